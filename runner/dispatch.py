@@ -1,0 +1,240 @@
+"""Dispatch stage: POST bodies to the gateway, read its answers, retry what may be retried.
+
+Only this module knows about httpx. One client with keep-alive serves the whole run; a
+token bucket holds `send.rate`, and the gateway's 429s pause every sender. Answers are
+classified by Meta's error code first and the HTTP status second (see the README table).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import dataclass
+
+import httpx
+
+# Meta error codes (../shared/reference/whatsapp-limits.md §10) by what the runner does.
+RETRY_CODES = {130429, 131056, 4, 80007, 131000, 1, 2, 131016, 133004, 131057}
+PERMANENT_CODES = {
+    131026, 131047, 131050, 132000, 132001, 100, 131051, 131008, 131009,
+    132005, 132007, 132012, 131049,
+}
+ABORT_CODES = {131048, 133010, 131031, 190, 0, 368, 131064, 132015, 132016}
+_MAX_BACKOFF_S = 60.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one recipient's delivery ended."""
+
+    status: str  # sent | failed | unknown
+    message_id: str | None = None
+    http_status: int | None = None
+    error: str | None = None
+    permanent: bool = False
+    abort: str | None = None  # set when every later recipient would fail the same way
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str  # sent | retry | permanent | abort
+    message_id: str | None
+    error: str | None
+    retry_after: float | None = None
+    pair_limited: bool = False
+
+
+def classify(status: int, content: bytes, headers: httpx.Headers | dict) -> Verdict:
+    """What an answer means for the recipient: sent, retry, permanent failure, or abort the run."""
+    try:
+        payload = json.loads(content) if content else None
+    except ValueError:
+        payload = None
+    retry_after = _retry_after(headers)
+    if 200 <= status < 300:
+        message_id = _message_id(payload)
+        if message_id:
+            return Verdict("sent", message_id, None)
+        return Verdict("permanent", None, f"answer {status} had no message id: {_snippet(content)}")
+    error_obj = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error_obj, dict) and isinstance(error_obj.get("code"), int):
+        code = error_obj["code"]
+        details = (error_obj.get("error_data") or {}).get("details") if isinstance(
+            error_obj.get("error_data"), dict) else None
+        text = f"{code} {error_obj.get('message', '')}".strip()
+        if details:
+            text += f": {details}"
+        if code in RETRY_CODES:
+            return Verdict("retry", None, text, retry_after, pair_limited=code == 131056)
+        if code in PERMANENT_CODES:
+            return Verdict("permanent", None, text)
+        if code in ABORT_CODES:
+            return Verdict("abort", None, text)
+        return _by_status(status, text, retry_after)
+    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+        return _by_status(status, payload["message"], retry_after)
+    return _by_status(status, _snippet(content) or f"HTTP {status}", retry_after)
+
+
+def _by_status(status: int, text: str, retry_after: float | None) -> Verdict:
+    if status in (401, 403):
+        return Verdict("abort", None, text)
+    if status == 429 or status >= 500 or status == 408:
+        return Verdict("retry", None, text, retry_after)
+    return Verdict("permanent", None, text)
+
+
+def _message_id(payload) -> str | None:
+    try:
+        message_id = payload["messages"][0]["id"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return message_id if isinstance(message_id, str) and message_id else None
+
+
+def _retry_after(headers) -> float | None:
+    for name in ("Retry-After", "RateLimit-Reset"):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                continue
+    return None
+
+
+def _snippet(content: bytes) -> str:
+    return content[:200].decode("utf-8", "replace").strip()
+
+
+class RateLimiter:
+    """A token bucket for the whole run; `pause` holds every sender back (after a 429)."""
+
+    def __init__(self, rate_per_s: float | None):
+        self.rate = rate_per_s
+        self.capacity = max(1.0, rate_per_s or 1.0) if rate_per_s else 0.0
+        self.tokens = 1.0  # start gently: no burst of a whole second's quota at once
+        self.updated = time.monotonic()
+        self.paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        """Hold every sender back for SECONDS, and halve the pace if one is set."""
+        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+        if self.rate:
+            self.rate = max(self.rate / 2, 0.1)
+
+    def recover(self, target: float | None) -> None:
+        """After a success, creep back toward the configured pace."""
+        if self.rate and target and self.rate < target:
+            self.rate = min(target, self.rate * 1.02)
+
+    async def acquire(self) -> None:
+        """Wait for a token (and for any pause to end)."""
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                if now < self.paused_until:
+                    await asyncio.sleep(self.paused_until - now)
+                    continue
+                if not self.rate:
+                    return
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    url: str
+    headers: dict[str, str]
+    params: dict[str, str]
+    timeout_s: float
+    retries: int = 3
+    retry_timeouts: bool = False
+    rate_per_s: float | None = None
+    backoff_s: float = 1.0
+
+
+class Sender:
+    """Sends bodies through one keep-alive client, with retries and the shared pace."""
+
+    def __init__(self, settings: SendSettings, concurrency: int = 1):
+        self.settings = settings
+        self.limiter = RateLimiter(settings.rate_per_s)
+        limits = httpx.Limits(
+            max_connections=concurrency, max_keepalive_connections=concurrency
+        )
+        self.client = httpx.AsyncClient(
+            headers=settings.headers,
+            params=settings.params or None,
+            timeout=httpx.Timeout(settings.timeout_s),
+            limits=limits,
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.client.aclose()
+
+    async def send(self, body: dict, paced: bool = False) -> Outcome:
+        """POST BODY until it is sent, fails for good, or the retries run out.
+
+        PACED: the caller already took the first attempt's token from `limiter`.
+        """
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        settings = self.settings
+        attempt = 0
+        while True:
+            attempt += 1
+            if attempt > 1 or not paced:
+                await self.limiter.acquire()
+            try:
+                response = await self.client.post(settings.url, content=content)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
+                    httpx.WriteError, httpx.WriteTimeout) as error:
+                # The gateway cannot have acted on a request it never fully received.
+                verdict = Verdict("retry", None, f"connection failed: {_describe(error)}")
+                status = None
+            except (httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError) as error:
+                text = f"no answer after the request was sent ({_describe(error)})"
+                if not settings.retry_timeouts:
+                    return Outcome("unknown", error=text, attempts=attempt)
+                verdict, status = Verdict("retry", None, text), None
+            else:
+                status = response.status_code
+                verdict = classify(status, response.content, response.headers)
+            if verdict.kind == "sent":
+                self.limiter.recover(settings.rate_per_s)
+                return Outcome("sent", verdict.message_id, status, attempts=attempt)
+            if verdict.kind == "abort":
+                return Outcome("failed", None, status, verdict.error, permanent=False,
+                               abort=verdict.error, attempts=attempt)
+            if verdict.kind == "permanent" or attempt > settings.retries:
+                permanent = verdict.kind == "permanent"
+                return Outcome("failed", None, status, verdict.error, permanent, attempts=attempt)
+            await self._wait_before_retry(verdict, status, attempt)
+
+    async def _wait_before_retry(self, verdict: Verdict, status: int | None, attempt: int) -> None:
+        if verdict.pair_limited:
+            # Meta: retry a pair-rate-limited recipient after 4^X seconds; others go on.
+            await asyncio.sleep(min(_MAX_BACKOFF_S, 4 ** (attempt - 1)))
+            return
+        if verdict.retry_after is not None:
+            delay = verdict.retry_after
+        else:
+            ceiling = min(_MAX_BACKOFF_S, self.settings.backoff_s * 2 ** (attempt - 1))
+            delay = random.uniform(ceiling / 2, ceiling)  # jitter so that senders spread out
+        if status == 429 or (verdict.error or "").startswith(("130429", "80007", "4 ")):
+            self.limiter.pause(delay)  # throttling concerns the whole run, not this recipient
+        await asyncio.sleep(delay)
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -1,0 +1,236 @@
+"""Exactly-once bookkeeping: a SQLite journal per campaign, and a lock per campaign.
+
+A delivery is marked `sending` and committed before its POST; its outcome (`sent`,
+`failed`, or still `sending` after a crash, which reads as `unknown`) is committed with the
+next mark. WAL mode with synchronous=NORMAL makes each commit survive the process being
+killed (SIGKILL, OOM, a deploy); see the README for the one honest limit.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from runner.errors import Problem, RunBusy
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    key TEXT PRIMARY KEY,
+    row INTEGER,
+    phone TEXT,
+    status TEXT NOT NULL,          -- sending | sent | failed
+    permanent INTEGER NOT NULL DEFAULT 0,
+    message_id TEXT,
+    http_status INTEGER,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    run_id TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    exit_code INTEGER,
+    reason TEXT,
+    counts TEXT
+);
+"""
+
+
+def default_state_dir() -> Path:
+    """`$CAMPAIGN_STATE_DIR`, else `$XDG_STATE_HOME/campaign-runner`, else ~/.local/state/..."""
+    if os.environ.get("CAMPAIGN_STATE_DIR"):
+        return Path(os.environ["CAMPAIGN_STATE_DIR"])
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "campaign-runner"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Previous:
+    """What the journal knows of a key from earlier runs."""
+
+    status: str
+    permanent: bool
+    message_id: str | None
+    http_status: int | None
+    error: str | None
+
+
+class Journal:
+    """The campaign's delivery journal (one SQLite file); not shared between threads."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.executescript(SCHEMA)
+        self._pending: list[tuple] = []
+
+    def close(self) -> None:
+        """Commit what is pending and close the file."""
+        self.flush()
+        self.db.close()
+
+    def lookup(self, key: str) -> Previous | None:
+        """The journal's record of KEY, or None for a key never tried."""
+        found = self.db.execute(
+            "SELECT status, permanent, message_id, http_status, error FROM deliveries WHERE key=?",
+            (key,),
+        ).fetchone()
+        return Previous(found[0], bool(found[1]), *found[2:]) if found else None
+
+    def mark_sending(self, entries: Iterable[tuple[str, int, str]], run_id: str) -> None:
+        """Durably mark each (key, row, phone) as `sending`, together with the pending outcomes.
+
+        This commit is the one that must land before the POSTs: it is what stops a re-run
+        from sending these keys again whatever happens next.
+        """
+        now = _now()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self._write_pending()
+            self.db.executemany(
+                "INSERT INTO deliveries (key, row, phone, status, attempts, run_id, updated_at)"
+                " VALUES (?, ?, ?, 'sending', 1, ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET status='sending', row=excluded.row,"
+                " phone=excluded.phone, attempts=attempts+1, run_id=excluded.run_id,"
+                " updated_at=excluded.updated_at, error=NULL",
+                [(key, row, phone, run_id, now) for key, row, phone in entries],
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def record(
+        self,
+        key: str,
+        status: str,
+        *,
+        permanent: bool = False,
+        message_id: str | None = None,
+        http_status: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Note an outcome; it is committed with the next `mark_sending` or `flush`."""
+        self._pending.append((status, int(permanent), message_id, http_status, error, _now(), key))
+
+    def flush(self) -> None:
+        """Commit every pending outcome now."""
+        if not self._pending:
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self._write_pending()
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def _write_pending(self) -> None:
+        if self._pending:
+            self.db.executemany(
+                "UPDATE deliveries SET status=?, permanent=?, message_id=?, http_status=?,"
+                " error=?, updated_at=? WHERE key=?",
+                self._pending,
+            )
+            self._pending.clear()
+
+    def start_run(self, run_id: str, started_at: str) -> None:
+        """Note that a run began (for `campaign status`)."""
+        self.db.execute("INSERT INTO runs (run_id, started_at) VALUES (?, ?)", (run_id, started_at))
+
+    def end_run(self, run_id: str, exit_code: int, reason: str, counts: dict[str, int]) -> None:
+        """Note how a run ended."""
+        self.flush()
+        self.db.execute(
+            "UPDATE runs SET ended_at=?, exit_code=?, reason=?, counts=? WHERE run_id=?",
+            (_now(), exit_code, reason, json.dumps(counts), run_id),
+        )
+
+    def status_counts(self) -> dict[str, int]:
+        """How many keys are in each state: sent, failed, unknown (left `sending`)."""
+        counts: dict[str, int] = {}
+        for status, permanent, n in self.db.execute(
+            "SELECT status, permanent, count(*) FROM deliveries GROUP BY status, permanent"
+        ):
+            name = {"sending": "unknown"}.get(status, status)
+            if status == "failed":
+                name = "failed-permanent" if permanent else "failed-transient"
+            counts[name] = counts.get(name, 0) + n
+        return counts
+
+    def last_run(self) -> dict | None:
+        """The most recent run's record, or None."""
+        found = self.db.execute(
+            "SELECT run_id, started_at, ended_at, exit_code, reason, counts FROM runs"
+            " ORDER BY started_at DESC LIMIT 1"
+        ).fetchone()
+        if not found:
+            return None
+        keys = ("run_id", "started_at", "ended_at", "exit_code", "reason", "counts")
+        run = dict(zip(keys, found, strict=True))
+        run["counts"] = json.loads(run["counts"]) if run["counts"] else None
+        return run
+
+
+class Lock:
+    """An OS file lock for one campaign: it dies with its process, so a crash never wedges cron."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._handle = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise `RunBusy` naming the process that holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunBusy(
+                Problem(
+                    str(self.path), None, None,
+                    f"this campaign is already running ({holder}); nothing was sent",
+                )
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {datetime.now().astimezone():%Y-%m-%d %H:%M:%S %z}")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        """Let go of the lock (the OS also does this when the process dies)."""
+        if self._handle is not None:
+            with suppress(OSError):
+                self._handle.seek(0)
+                self._handle.truncate()
+                fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> Lock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
