@@ -216,12 +216,14 @@ def check_document(document: Any, source: SourceMap) -> list[Problem]:
         if _checked_after_rendering(document, issue):
             continue
         at_key = issue.message.startswith("unknown key")
-        problems.append(source.problem(issue.path, issue.message, at_key=at_key))
+        where = schemas.SchemaIssue(issue.path[:-1] if at_key else issue.path, "").dotted
+        text = issue.message if where == "(top level)" else f"{where}: {issue.message}"
+        problems.append(source.problem(issue.path, text, at_key=at_key))
     if not problems and isinstance(document, dict):
         message = document.get("message")
         if isinstance(message, dict):
             problems += [
-                source.problem(("message", *issue.path), issue.message)
+                source.problem(("message", *issue.path), f"message.{issue}")
                 for issue in schemas.message_rules(message)
                 if not _mentions_markup(message, issue.path)
             ]

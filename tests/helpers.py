@@ -1,0 +1,95 @@
+"""Small builders the tests share: a campaign folder on disk, and ways to run the real CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from runner.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+CAMPAIGNS = ROOT / "campaigns"
+APIKEY_ENV = "TEST_CAMPAIGN_APIKEY"
+
+TEXT_MESSAGE = {"type": "text", "text": {"body": "Olá [name], seu pedido chegou!"}}
+
+
+def write_campaign(
+    folder: Path,
+    *,
+    message: dict | None = None,
+    rows: list[dict] | str | None = None,
+    gateway_url: str | None = None,
+    name: str = "test-campaign",
+    file_name: str = "campaign.yaml",
+    **sections,
+) -> Path:
+    """Write campaign.yaml and recipients.csv into FOLDER; return the campaign's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if rows is None:
+        rows = [{"phone": "+5511948489500", "name": "Ana"}, {"phone": "+5521987654321", "name": "Bruno"}]
+    csv_path = folder / "recipients.csv"
+    if isinstance(rows, str):
+        csv_path.write_text(rows, encoding="utf-8")
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["phone"])
+        writer.writeheader()
+        writer.writerows(rows)
+        csv_path.write_text(buffer.getvalue(), encoding="utf-8")
+    document = {
+        "name": name,
+        "recipients": {"file": "recipients.csv", "default_region": "BR", **sections.pop("recipients", {})},
+        "gateway": {"apikey_env": APIKEY_ENV, **({"url": gateway_url} if gateway_url else {}),
+                    **sections.pop("gateway", {})},
+        **sections,
+        "message": message or TEXT_MESSAGE,
+    }
+    path = folder / file_name
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def env_for(tmp_path: Path, apikey: str | None = "test-key", **extra: str) -> dict[str, str]:
+    """The environment a run gets in tests: its own state folder and, by default, the test key."""
+    env = {"CAMPAIGN_STATE_DIR": str(tmp_path / "state"), **extra}
+    if apikey is not None:
+        env[APIKEY_ENV] = apikey
+    return env
+
+
+def cli(args: list[str], env: dict[str, str] | None = None, input: str | None = None):
+    """Run the CLI in-process with click's CliRunner; return the result (exit_code, output)."""
+    runner = CliRunner()
+    return runner.invoke(main, [str(a) for a in args], env=env, input=input, catch_exceptions=False)
+
+
+def campaign_process(args: list[str], env: dict[str, str] | None = None, **kwargs):
+    """Run `python -m runner ARGS` as a real subprocess; return the CompletedProcess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *[str(a) for a in args]],
+        env=full_env, capture_output=True, text=True, timeout=120, **kwargs,
+    )
+
+
+def start_process(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start `python -m runner ARGS` in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", *[str(a) for a in args]],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def read_report(path: Path) -> list[dict]:
+    """The report CSV's rows as dicts."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
