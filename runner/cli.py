@@ -278,7 +278,10 @@ def schema(name):
 @click.option("--retry-after", type=click.IntRange(min=0), default=1, show_default=True,
               help="Seconds in Retry-After on a 429.")
 @click.option("--seed", type=int, help="Repeat the same fault pattern.")
-def sandbox(host, port, apikey, record, latency_ms, jitter_ms, fails, rate_limit, retry_after, seed):
+@click.option("--idempotency", is_flag=True,
+              help="Answer a repeated Idempotency-Key with its first answer, not a second message.")
+def sandbox(host, port, apikey, record, latency_ms, jitter_ms, fails, rate_limit, retry_after, seed,
+            idempotency):
     """Serve a local Messages API gateway for rehearsals, with faults on demand."""
     from runner.sandbox import Faults, SandboxConfig, serve
 
@@ -292,10 +295,18 @@ def sandbox(host, port, apikey, record, latency_ms, jitter_ms, fails, rate_limit
                                      param_hint="--fail") from None
         if not 0 <= rates[kind.strip()] <= 1:
             raise click.BadParameter(f"share in '{spec}' must be between 0 and 1", param_hint="--fail")
-    faults = Faults(latency_ms=latency_ms, jitter_ms=jitter_ms, rates=rates, seed=seed,
-                    retry_after_s=retry_after, rate_limit_per_s=rate_limit)
-    config = SandboxConfig(host=host, port=port, apikey=apikey, record=record, faults=faults)
-    serve(config, echo=lambda line: click.echo(line))
+    try:
+        faults = Faults(latency_ms=latency_ms, jitter_ms=jitter_ms, rates=rates, seed=seed,
+                        retry_after_s=retry_after, rate_limit_per_s=rate_limit)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--fail") from None
+    config = SandboxConfig(host=host, port=port, apikey=apikey, record=record, faults=faults,
+                           idempotency=idempotency)
+    try:
+        serve(config, echo=lambda line: click.echo(line))
+    except OSError as error:
+        click.echo(f"cannot listen on {host}:{port}: {error.strerror or error}", err=True)
+        sys.exit(EXIT_INVALID)
 
 
 # ---- status ------------------------------------------------------------------------------

@@ -183,12 +183,16 @@ class Sender:
         """Close the connection pool."""
         await self.client.aclose()
 
-    async def send(self, body: dict, paced: bool = False) -> Outcome:
+    async def send(self, body: dict, idempotency_key: str | None = None,
+                   paced: bool = False) -> Outcome:
         """POST BODY until it is sent, fails for good, or the retries run out.
 
+        IDEMPOTENCY_KEY goes out as the `Idempotency-Key` header on every attempt, so a
+        gateway that honours it (the sandbox does) never delivers one message twice.
         PACED: the caller already took the first attempt's token from `limiter`.
         """
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         settings = self.settings
         attempt = 0
         while True:
@@ -196,7 +200,7 @@ class Sender:
             if attempt > 1 or not paced:
                 await self.limiter.acquire()
             try:
-                response = await self.client.post(settings.url, content=content)
+                response = await self.client.post(settings.url, content=content, headers=headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
                     httpx.WriteError, httpx.WriteTimeout) as error:
                 # The gateway cannot have acted on a request it never fully received.

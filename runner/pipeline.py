@@ -444,7 +444,8 @@ class _Engine:
 
     async def _deliver(self, sender, item: Prepared, slots: asyncio.Semaphore) -> None:
         try:
-            outcome = await sender.send(item.body, paced=True)
+            key = self._full_key(item)
+            outcome = await sender.send(item.body, str(uuid.uuid5(uuid.NAMESPACE_URL, key)), paced=True)
         except asyncio.CancelledError:
             self._emit(item, "unknown", "the run was interrupted during this request")
             raise

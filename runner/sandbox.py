@@ -152,6 +152,9 @@ class SandboxConfig:
     record: Path | None = None
     faults: Faults = field(default_factory=Faults)
     max_body_bytes: int = 1_048_576
+    # Answer a repeated `Idempotency-Key` with the first answer instead of a second message.
+    # Off by default: the production gateway documents no such behaviour.
+    idempotency: bool = False
 
 
 def fault_problems(faults: Faults) -> list[str]:
@@ -275,6 +278,8 @@ class _Gateway:
         self._connections: set[asyncio.Task] = set()
         self._wamid_prefix = os.urandom(4).hex().upper()
         self._wamid_counter = itertools.count(1)
+        self.idempotency = config.idempotency
+        self._answers: dict[bytes, dict] = {}  # Idempotency-Key -> the answer first given
         self.set_faults(config.faults)
 
     # ---- state shared with other threads ----------------------------------------------
@@ -382,7 +387,7 @@ class _Gateway:
         except (ConnectionError, OSError, h11.LocalProtocolError):
             pass  # the client went away; nothing to answer
         except asyncio.CancelledError:
-            pass  # stopping; left to propagate, 3.11's stream callback logs it as an error
+            pass  # stopping; swallowed because 3.11's stream callback logs a cancelled handler
         finally:
             self._connections.discard(task)
             writer.close()
@@ -456,8 +461,12 @@ class _Gateway:
         return conn.send(head) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
 
     def _say(self, note: str) -> None:
-        if self.echo is not None:
+        if self.echo is None:
+            return
+        try:
             self.echo(f"{time.strftime('%H:%M:%S')} {note}")
+        except Exception:
+            pass  # a closed terminal must not change what the client is told
 
     # ---- routing ----------------------------------------------------------------------
 
@@ -469,10 +478,7 @@ class _Gateway:
             reply = _Reply(500, {"message": UNEXPECTED}, delayed=path == API_PATH)
             reply.note = f"500 sandbox-error {path} {exc!r}"
         if self.echo is not None and reply.note:
-            try:
-                self._say(reply.note)
-            except Exception:
-                pass  # a closed terminal must not change what the client is told
+            self._say(reply.note)
         return reply
 
     def _route(self, method: bytes, path: str, query: str, headers, body: bytes | None) -> _Reply:
@@ -503,7 +509,7 @@ class _Gateway:
             wanted = _digits(params["to"]) or params["to"]
             records = [r for r in records if (_digits(str(r.get("to"))) or r.get("to")) == wanted]
         if "limit" in params:
-            if not params["limit"].isdigit():
+            if not (params["limit"].isascii() and params["limit"].isdigit()):
                 return _Reply(400, {"message": "limit must be a whole number"})
             limit = int(params["limit"])
             records = records[-limit:] if limit else []  # the most recent, still in arrival order
@@ -517,10 +523,12 @@ class _Gateway:
                 [(b"allow", b"POST")],
                 note=f"405 {method.decode('latin-1')} {API_PATH}",
             )
-        keys, version, content_type = [], None, None
+        keys, version, content_type, idempotency_key = [], None, None, None
         for name, value in headers:
             if name == b"apikey":
                 keys.append(value)
+            elif name == b"idempotency-key":
+                idempotency_key = value
             elif name == b"version":
                 version = value
             elif name == b"content-type":
@@ -533,6 +541,11 @@ class _Gateway:
         if version is not None and version.strip() != API_VERSION.encode():
             return _Reply(400, {"message": "Unsupported version"}, note="400 bad-version -")
 
+        message, parse_error = self._parse(body)
+        to = message.get("to") if isinstance(message, dict) else None
+        to = to if isinstance(to, str) else None
+        who = to or "-"
+
         limit_headers = []
         with self._lock:
             bucket = self._bucket
@@ -540,13 +553,9 @@ class _Gateway:
                 allowed, remaining = bucket.take()
                 limit_headers = self._limit_headers(bucket.per_s, remaining)
                 if not allowed:
-                    return self._rate_limited(bucket.per_s, "429 rate-limited -")
+                    return self._rate_limited(bucket.per_s, f"429 rate-limited {who}")
 
-        message, parse_error = self._parse(body)
-        to = message.get("to") if isinstance(message, dict) else None
-        to = to if isinstance(to, str) else None
         kind = self._fault_for(to)
-        who = to or "-"
         if kind == "drop":
             return _Reply(0, silent=True, note=f"--- fault drop {who}")
         if kind not in ("ok", "lost"):
@@ -555,7 +564,7 @@ class _Gateway:
                 reply.headers.extend(limit_headers)
             return reply
 
-        reply = self._accept(message, parse_error, to, version, content_type)
+        reply = self._accept(message, parse_error, to, version, content_type, idempotency_key)
         reply.headers.extend(limit_headers)
         if kind == "lost":
             reply.silent = True
@@ -626,7 +635,7 @@ class _Gateway:
         ]
         return _Reply(429, {"message": RATE_LIMITED}, headers, note=note)
 
-    def _accept(self, message, parse_error, to, version, content_type) -> _Reply:
+    def _accept(self, message, parse_error, to, version, content_type, idempotency_key=None):
         """Validate the body; record it and answer with a fresh wamid when it is good."""
         who = to or "-"
         if parse_error is not None or not isinstance(message, dict):
@@ -638,6 +647,12 @@ class _Gateway:
         if issues:
             details = "; ".join(str(issue) for issue in issues)
             return _Reply(400, meta_error(100, details), note=f"400 invalid {who} {details}")
+        if self.idempotency and idempotency_key:
+            with self._lock:
+                first = self._answers.get(idempotency_key)
+            if first is not None:
+                wamid = first["messages"][0]["id"]
+                return _Reply(200, first, note=f"200 repeat {who} {wamid} (same Idempotency-Key)")
 
         digits = _digits(to)
         wamid = self._new_wamid(digits)
@@ -664,6 +679,9 @@ class _Gateway:
             "contacts": [{"input": to, "wa_id": digits}],
             "messages": [{"id": wamid}],
         }
+        if idempotency_key:  # remembered always, so honouring can be switched on later
+            with self._lock:
+                self._answers[idempotency_key] = answer
         return _Reply(200, answer, note=f"200 {record['type']} {who} {wamid}")
 
     def _new_wamid(self, digits: str) -> str:
@@ -748,6 +766,14 @@ class Sandbox:
     def set_faults(self, faults: Faults) -> None:
         """Change the faults while running; the next request sees them (thread-safe)."""
         self._gateway.set_faults(faults)
+
+    def set_idempotency(self, honour: bool) -> None:
+        """Start or stop answering a repeated Idempotency-Key with its first answer."""
+        self._gateway.idempotency = honour
+
+    def message_count(self) -> int:
+        """How many messages were accepted so far (cheaper than `messages()`)."""
+        return len(self._gateway.records())
 
     def __enter__(self) -> Sandbox:
         return self.start()
