@@ -517,3 +517,17 @@ def test_campaign_defaults_are_shown_for_editors():
                 assert sub.get("description"), (
                     f"{'/'.join(map(str, path))}/{key} has no description"
                 )
+
+
+@pytest.mark.parametrize("document, expected", BAD_BODIES.values(), ids=BAD_BODIES.keys())
+def test_the_fast_and_the_explaining_validators_agree(document, expected):
+    """The Rust validator says yes quickly; it must never say yes where Python says no."""
+    python_says = schemas.validator("message").is_valid(document)
+    assert schemas.fast_validator("message").is_valid(document) == python_says
+    assert not schemas.is_valid(document)
+
+
+@pytest.mark.parametrize("kind", MESSAGE_TYPES)
+def test_the_fast_validator_accepts_every_seed_body(kind):
+    assert schemas.fast_validator("message").is_valid(SEED_BODIES[kind])
+    assert schemas.is_valid(SEED_BODIES[kind])
