@@ -409,9 +409,7 @@ class _Engine:
     async def send_all(self, items: Iterator[Prepared], settings) -> None:
         from runner.dispatch import Sender
 
-        concurrency = self.campaign.send.concurrency
-        sender = Sender(settings, concurrency)
-        slots = asyncio.Semaphore(concurrency)
+        sender = Sender(settings, self.campaign.send.concurrency)
         in_flight: set[asyncio.Task] = set()
         self._install_signal_handlers(in_flight)
         try:
@@ -424,15 +422,15 @@ class _Engine:
                     continue
                 if self._decided_by_journal(item):
                     continue
-                await slots.acquire()
+                client = await sender.lease()
                 await sender.limiter.acquire()
                 self._check_clock()
                 if self.stop_reason:
-                    slots.release()
+                    sender.release(client)
                     self._emit(item, "not-attempted", f"not sent: {self.stop_reason}")
                     continue
                 self.journal.mark_sending([(self._full_key(item), item.row, item.phone)], self.run_id)
-                task = asyncio.create_task(self._deliver(sender, item, slots))
+                task = asyncio.create_task(self._deliver(sender, client, item))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
             if in_flight:
@@ -442,15 +440,15 @@ class _Engine:
             await sender.aclose()
             self.journal.flush()
 
-    async def _deliver(self, sender, item: Prepared, slots: asyncio.Semaphore) -> None:
+    async def _deliver(self, sender, client, item: Prepared) -> None:
+        idempotency_key = str(uuid.uuid5(uuid.NAMESPACE_URL, self._full_key(item)))
         try:
-            key = self._full_key(item)
-            outcome = await sender.send(item.body, str(uuid.uuid5(uuid.NAMESPACE_URL, key)), paced=True)
+            outcome = await sender.send(item.body, client, idempotency_key, paced=True)
         except asyncio.CancelledError:
             self._emit(item, "unknown", "the run was interrupted during this request")
             raise
         finally:
-            slots.release()
+            sender.release(client)
         if outcome.status != "unknown":
             self.journal.record(self._full_key(item), outcome.status, permanent=outcome.permanent,
                                 message_id=outcome.message_id, http_status=outcome.http_status,
