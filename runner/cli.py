@@ -208,39 +208,58 @@ def _print_warnings(warnings) -> None:
 @click.argument("campaign_file", metavar="CAMPAIGN", type=_EXISTING_FILE)
 @click.option("--recipients", type=_EXISTING_FILE, help="CSV to use instead of recipients.file.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N rows.")
-@click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text",
+@click.option("--sample", type=click.IntRange(min=1),
+              help="Only N recipients, spread evenly over the file.")
+@click.option("--format", "fmt", type=click.Choice(["text", "jsonl", "html"]), default="text",
               show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="HTML file to write (default reports/NAME-preview.html).")
 @_reports_errors
-def preview(campaign_file, recipients, limit, fmt):
-    """Show what each recipient would receive (jsonl: the exact request bodies)."""
+def preview(campaign_file, recipients, limit, sample, fmt, output):
+    """Show what each recipient would receive (jsonl: the exact request bodies; html: as chats)."""
     from runner import campaign as campaign_mod
     from runner import pipeline
     from runner import preview as preview_mod
 
+    if output and fmt != "html":
+        raise click.UsageError("--output is for --format html; redirect text or jsonl with >")
     loaded = campaign_mod.load(campaign_file)
     source = pipeline.open_source(loaded, recipients)
     _print_warnings(source.warnings)
-    items = pipeline.prepare(source, limit)
-    troubled = False
     if fmt == "jsonl":
-        for line in preview_mod.jsonl_lines(items):
+        troubled = False
+        for line in preview_mod.jsonl_lines(preview_mod.shown_rows(source, limit, sample)):
             if isinstance(line, str):
                 click.echo(line)
             else:
                 troubled |= line.status == "invalid"
                 click.echo(f"{source.table.path}:{line.row}: {line.status}: {line.error}", err=True)
+        sys.exit(1 if troubled else EXIT_OK)
+    # Two passes keep memory flat: counts over every row first, then only the rows shown.
+    summary = preview_mod.summarise_source(source)
+    summary.shown = preview_mod.describe_selection(summary.total, limit, sample)
+    source = pipeline.open_source(loaded, recipients)
+    items = preview_mod.shown_rows(source, limit, sample, summary.total)
+    if fmt == "html":
+        from runner import preview_html
+
+        path = output or Path("reports") / f"{loaded.name}-preview.html"
+        shown = preview_html.write_page(path, summary, items)
+        click.echo(f"preview of {shown} of {summary.total} recipient(s): {path}")
     else:
-        for item in items:
-            head = f"row {item.row} -> {item.phone}"
-            if item.body is None:
-                troubled |= item.status == "invalid"
-                click.echo(f"{head}: {item.status.upper()}: {item.error}\n")
-                continue
-            click.echo(head)
-            for line in preview_mod.describe(item.body):
-                click.echo("  " + line)
-            click.echo()
-    sys.exit(1 if troubled else EXIT_OK)
+        for text, role in preview_mod.text_lines(summary, items):
+            click.echo(click.style(text, **_ROLE_STYLES[role]) if role else text)
+    sys.exit(1 if summary.invalid else EXIT_OK)
+
+
+# click.echo drops these colours when stdout is not a terminal.
+_ROLE_STYLES = {
+    "title": {"bold": True},
+    "good": {"fg": "green"},
+    "bad": {"fg": "red"},
+    "note": {"fg": "yellow"},
+    "head": {"fg": "cyan", "bold": True},
+}
 
 
 # ---- schema ------------------------------------------------------------------------------
@@ -342,6 +361,26 @@ def status(campaign_file, state_dir, as_json):
     if last:
         click.echo(f"  last run: started {last['started_at']}, ended {last['ended_at'] or '(running or killed)'}"
                    f", exit {last['exit_code']}: {last['reason']}")
+
+
+# ---- init --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("kind", metavar="TYPE", type=click.Choice(
+    ["text", "template", "interactive", "contacts", "location",
+     "image", "audio", "video", "document", "sticker"]))
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Campaign file to write (default TYPE.yaml); the CSV goes beside it.")
+@click.option("--force", is_flag=True, help="Overwrite files that exist.")
+@_reports_errors
+def init(kind, output, force):
+    """Write a commented starter campaign of one message type and a sample CSV beside it."""
+    from runner import starters
+
+    campaign_path, csv_path = starters.write_starter(kind, output or Path(f"{kind}.yaml"), force)
+    click.echo(f"wrote {campaign_path} and {csv_path}")
+    click.echo(f"next: campaign validate {campaign_path} && campaign run {campaign_path} --sandbox")
 
 
 if __name__ == "__main__":  # pragma: no cover
