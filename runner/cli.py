@@ -133,10 +133,12 @@ def run(campaign_file, recipients, dry_run, limit, report, state_dir, sandbox, r
         rows = pipeline.count_rows(path, loaded)
         if limit:
             rows = min(rows, limit)
-        click.confirm(
+        if not click.confirm(
             f"Send campaign '{loaded.name}' to up to {rows} recipient(s) through "
-            f"{loaded.gateway.url}?", abort=True, err=True,
-        )
+            f"{loaded.gateway.url}?", err=True,
+        ):
+            click.echo("Nothing sent.", err=True)
+            sys.exit(EXIT_INVALID)
     try:
         result = pipeline.run_campaign(loaded, options)
     finally:

@@ -209,3 +209,50 @@ def test_schema_prints_each_schema_and_refuses_unknown_names():
 def test_python_dash_m_and_help_work_as_a_subprocess():
     done = campaign_process(["--help"])
     assert done.returncode == 0 and "Exit codes" in done.stdout
+
+
+def _run_on_a_terminal(args, env, answer: str | None):
+    """Run the CLI with a pseudo-terminal as stdin and stderr, answer its question, return."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    main_fd, terminal_fd = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", *map(str, args)], stdin=terminal_fd, stderr=terminal_fd,
+        stdout=subprocess.PIPE, env={**os.environ, **env}, text=True,
+    )
+    os.close(terminal_fd)
+    seen = b""
+    while answer is not None and b"[y/N]" not in seen:
+        seen += os.read(main_fd, 1024)
+    if answer is not None:
+        os.write(main_fd, answer.encode() + b"\n")
+    out, _ = process.communicate(timeout=60)
+    if answer is None:
+        os.set_blocking(main_fd, False)
+        try:
+            seen += os.read(main_fd, 65536)
+        except (BlockingIOError, OSError):
+            pass
+    os.close(main_fd)
+    return process.returncode, seen.decode(), out
+
+
+@pytest.mark.parametrize("answer, code, received", [("n", 2, 0), ("y", 0, 2)])
+def test_on_a_terminal_run_asks_before_sending(answer, code, received, sandbox, tmp_path):
+    path = write_campaign(tmp_path, gateway_url=sandbox.messages_url)
+    returncode, question, _ = _run_on_a_terminal(
+        ["run", path, "--report", tmp_path / "r.csv"], env_for(tmp_path), answer)
+    assert f"to up to 2 recipient(s) through {sandbox.messages_url}?" in question
+    assert returncode == code
+    assert len(sandbox.messages()) == received
+
+
+def test_yes_skips_the_question_on_a_terminal(sandbox, tmp_path):
+    path = write_campaign(tmp_path, gateway_url=sandbox.messages_url)
+    returncode, terminal, out = _run_on_a_terminal(
+        ["run", path, "--yes", "--report", tmp_path / "r.csv"], env_for(tmp_path), None)
+    assert returncode == 0 and len(sandbox.messages()) == 2
+    assert "[y/N]" not in terminal and "sent 2" in out
