@@ -1,4 +1,4 @@
-"""Load stage: read a campaign YAML file into a `Campaign`, remembering where each value was written.
+"""Load stage: read a campaign YAML file into a `Campaign`, remembering where values were written.
 
 Every problem found here is reported as `FILE:LINE:COL: message`, so the loader keeps the
 line and column of every key and value (`SourceMap`) while it builds plain Python data.
@@ -188,8 +188,12 @@ def _construct(node, path: tuple, source: SourceMap, problems: list[Problem]) ->
                 line = key_node.start_mark.line + 1
                 first = source.keys[child]
                 problems.append(
-                    Problem(source.file, line, key_node.start_mark.column + 1,
-                            f"key '{key}' is given twice (first at line {first[0]})")
+                    Problem(
+                        source.file,
+                        line,
+                        key_node.start_mark.column + 1,
+                        f"key '{key}' is given twice (first at line {first[0]})",
+                    )
                 )
                 continue
             source.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -313,7 +317,9 @@ def _parse_window(text: str, days: list[str] | None) -> Window:
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone '{zone}' (use an IANA name like America/Sao_Paulo)") from None
+            raise ValueError(
+                f"unknown time zone '{zone}' (use an IANA name like America/Sao_Paulo)"
+            ) from None
     if start == end:
         raise ValueError(f"'{text}' opens and closes at the same time")
     weekdays = tuple(_DAYS.index(d) for d in days) if days else tuple(range(7))
@@ -324,7 +330,9 @@ def _parse_datetime(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"'{text}' is not a date and time like 2026-12-01T20:00:00-03:00") from None
+        raise ValueError(
+            f"'{text}' is not a date and time like 2026-12-01T20:00:00-03:00"
+        ) from None
     return moment if moment.tzinfo else moment.astimezone()
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -74,13 +74,17 @@ def validate(campaigns, recipients):
             if item.status == "invalid":
                 click.echo(f"{source.table.path}:{item.row}: {item.error}", err=True)
             elif item.status in ("duplicate", "excluded"):
-                click.echo(f"{source.table.path}:{item.row}: note: {item.status}: {item.error}", err=True)
+                click.echo(
+                    f"{source.table.path}:{item.row}: note: {item.status}: {item.error}", err=True
+                )
         ok = counts.get("ok", 0)
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if s != "ok")
         if counts.get("invalid"):
             worst = EXIT_INVALID
-            click.echo(f"{path}: {counts['invalid']} invalid recipient(s); {ok} ready" +
-                       (f" ({summary})" if summary else ""))
+            click.echo(
+                f"{path}: {counts['invalid']} invalid recipient(s); {ok} ready"
+                + (f" ({summary})" if summary else "")
+            )
         else:
             click.echo(f"{path}: OK, {ok} message(s) ready" + (f" ({summary})" if summary else ""))
     sys.exit(worst)
@@ -94,34 +98,66 @@ def validate(campaigns, recipients):
 @click.option("--recipients", type=_EXISTING_FILE, help="CSV to use instead of recipients.file.")
 @click.option("--dry-run", is_flag=True, help="Do everything but send.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N rows.")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
-              help="Report CSV (default reports/NAME-YYYYmmdd-HHMMSS.csv).")
-@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Journal folder (default $CAMPAIGN_STATE_DIR or ~/.local/state/campaign-runner).")
-@click.option("--sandbox", is_flag=True,
-              help="Send to a sandbox gateway started in this process, not the real one.")
-@click.option("--retry-failed", is_flag=True, help="Send again to keys that failed for good before.")
-@click.option("--resend-unknown", is_flag=True,
-              help="Send again to keys whose earlier request's outcome is unknown (after a crash).")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Report CSV (default reports/NAME-YYYYmmdd-HHMMSS.csv).",
+)
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Journal folder (default $CAMPAIGN_STATE_DIR or ~/.local/state/campaign-runner).",
+)
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Send to a sandbox gateway started in this process, not the real one.",
+)
+@click.option(
+    "--retry-failed", is_flag=True, help="Send again to keys that failed for good before."
+)
+@click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Send again to keys whose earlier request's outcome is unknown (after a crash).",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @_reports_errors
-def run(campaign_file, recipients, dry_run, limit, report, state_dir, sandbox, retry_failed,
-        resend_unknown, yes):
+def run(
+    campaign_file,
+    recipients,
+    dry_run,
+    limit,
+    report,
+    state_dir,
+    sandbox,
+    retry_failed,
+    resend_unknown,
+    yes,
+):
     """Render, validate and send the campaign, then write the report."""
     from runner import campaign as campaign_mod
     from runner import pipeline
+    from runner.report import default_report_path
 
     loaded = campaign_mod.load(campaign_file)
+    report = report or default_report_path(loaded.name, datetime.now().astimezone())
     options = pipeline.RunOptions(
-        recipients=recipients, dry_run=dry_run, limit=limit, report=report, state_dir=state_dir,
-        retry_failed=retry_failed, resend_unknown=resend_unknown,
+        recipients=recipients,
+        dry_run=dry_run,
+        limit=limit,
+        report=report,
+        state_dir=state_dir,
+        retry_failed=retry_failed,
+        resend_unknown=resend_unknown,
         progress=_progress_printer(),
     )
     gateway = None
     if sandbox and not dry_run:
         from runner.sandbox import Sandbox, SandboxConfig
 
-        record = (report or Path("reports") / f"{loaded.name}").with_suffix(".sandbox.jsonl")
+        record = report.with_suffix(".sandbox.jsonl")
         gateway = Sandbox(SandboxConfig(port=0, record=record)).start()
         options.gateway_url, options.apikey = gateway.messages_url, "sandbox"
         options.journal_name = f"{loaded.name}.sandbox"  # rehearsals never count as real sends
@@ -135,7 +171,8 @@ def run(campaign_file, recipients, dry_run, limit, report, state_dir, sandbox, r
             rows = min(rows, limit)
         if not click.confirm(
             f"Send campaign '{loaded.name}' to up to {rows} recipient(s) through "
-            f"{loaded.gateway.url}?", err=True,
+            f"{loaded.gateway.url}?",
+            err=True,
         ):
             click.echo("Nothing sent.", err=True)
             sys.exit(EXIT_INVALID)
@@ -210,12 +247,21 @@ def _print_warnings(warnings) -> None:
 @click.argument("campaign_file", metavar="CAMPAIGN", type=_EXISTING_FILE)
 @click.option("--recipients", type=_EXISTING_FILE, help="CSV to use instead of recipients.file.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N rows.")
-@click.option("--sample", type=click.IntRange(min=1),
-              help="Only N recipients, spread evenly over the file.")
-@click.option("--format", "fmt", type=click.Choice(["text", "jsonl", "html"]), default="text",
-              show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="HTML file to write (default reports/NAME-preview.html).")
+@click.option(
+    "--sample", type=click.IntRange(min=1), help="Only N recipients, spread evenly over the file."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "jsonl", "html"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="HTML file to write (default reports/NAME-preview.html).",
+)
 @_reports_errors
 def preview(campaign_file, recipients, limit, sample, fmt, output):
     """Show what each recipient would receive (jsonl: the exact request bodies; html: as chats)."""
@@ -274,8 +320,9 @@ def schema(name):
     from runner import schemas
 
     if name not in schemas.schema_names():
-        raise click.BadParameter(f"choose one of: {', '.join(schemas.schema_names())}",
-                                 param_hint="NAME")
+        raise click.BadParameter(
+            f"choose one of: {', '.join(schemas.schema_names())}", param_hint="NAME"
+        )
     click.echo(json.dumps(schemas.load_schema(name), indent=2, ensure_ascii=False))
 
 
@@ -285,24 +332,57 @@ def schema(name):
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--apikey", envvar="SANDBOX_APIKEY",
-              help="Accept only this key (default: any non-empty key).")
-@click.option("--record", type=click.Path(dir_okay=False, path_type=Path),
-              help="Append each accepted message to this JSON Lines file.")
-@click.option("--latency-ms", type=click.FloatRange(min=0), default=0, help="Added to every answer.")
+@click.option(
+    "--apikey", envvar="SANDBOX_APIKEY", help="Accept only this key (default: any non-empty key)."
+)
+@click.option(
+    "--record",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append each accepted message to this JSON Lines file.",
+)
+@click.option(
+    "--latency-ms", type=click.FloatRange(min=0), default=0, help="Added to every answer."
+)
 @click.option("--jitter-ms", type=click.FloatRange(min=0), default=0, help="Random extra latency.")
-@click.option("--fail", "fails", multiple=True, metavar="KIND=SHARE",
-              help="Answer a share of requests with a fault: 500, 429, drop, lost or a Meta code "
-                   "(130429, 131026, 131047, 132001...). Repeatable, e.g. --fail 429=0.05.")
-@click.option("--rate-limit", type=click.FloatRange(min=0.001),
-              help="Answer Kong's 429 above this many requests per second.")
-@click.option("--retry-after", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Seconds in Retry-After on a 429.")
+@click.option(
+    "--fail",
+    "fails",
+    multiple=True,
+    metavar="KIND=SHARE",
+    help="Answer a share of requests with a fault: 500, 429, drop, lost or a Meta code "
+    "(130429, 131026, 131047, 132001...). Repeatable, e.g. --fail 429=0.05.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0.001),
+    help="Answer Kong's 429 above this many requests per second.",
+)
+@click.option(
+    "--retry-after",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Seconds in Retry-After on a 429.",
+)
 @click.option("--seed", type=int, help="Repeat the same fault pattern.")
-@click.option("--idempotency", is_flag=True,
-              help="Answer a repeated Idempotency-Key with its first answer, not a second message.")
-def sandbox(host, port, apikey, record, latency_ms, jitter_ms, fails, rate_limit, retry_after, seed,
-            idempotency):
+@click.option(
+    "--idempotency",
+    is_flag=True,
+    help="Answer a repeated Idempotency-Key with its first answer, not a second message.",
+)
+def sandbox(
+    host,
+    port,
+    apikey,
+    record,
+    latency_ms,
+    jitter_ms,
+    fails,
+    rate_limit,
+    retry_after,
+    seed,
+    idempotency,
+):
     """Serve a local Messages API gateway for rehearsals, with faults on demand."""
     from runner.sandbox import Faults, SandboxConfig, serve
 
@@ -312,17 +392,27 @@ def sandbox(host, port, apikey, record, latency_ms, jitter_ms, fails, rate_limit
         try:
             rates[kind.strip()] = float(share)
         except ValueError:
-            raise click.BadParameter(f"'{spec}' is not KIND=SHARE, e.g. 429=0.05",
-                                     param_hint="--fail") from None
+            raise click.BadParameter(
+                f"'{spec}' is not KIND=SHARE, e.g. 429=0.05", param_hint="--fail"
+            ) from None
         if not 0 <= rates[kind.strip()] <= 1:
-            raise click.BadParameter(f"share in '{spec}' must be between 0 and 1", param_hint="--fail")
+            raise click.BadParameter(
+                f"share in '{spec}' must be between 0 and 1", param_hint="--fail"
+            )
     try:
-        faults = Faults(latency_ms=latency_ms, jitter_ms=jitter_ms, rates=rates, seed=seed,
-                        retry_after_s=retry_after, rate_limit_per_s=rate_limit)
+        faults = Faults(
+            latency_ms=latency_ms,
+            jitter_ms=jitter_ms,
+            rates=rates,
+            seed=seed,
+            retry_after_s=retry_after,
+            rate_limit_per_s=rate_limit,
+        )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--fail") from None
-    config = SandboxConfig(host=host, port=port, apikey=apikey, record=record, faults=faults,
-                           idempotency=idempotency)
+    config = SandboxConfig(
+        host=host, port=port, apikey=apikey, record=record, faults=faults, idempotency=idempotency
+    )
     try:
         serve(config, echo=lambda line: click.echo(line))
     except OSError as error:
@@ -335,8 +425,12 @@ def sandbox(host, port, apikey, record, latency_ms, jitter_ms, fails, rate_limit
 
 @main.command()
 @click.argument("campaign_file", metavar="CAMPAIGN", type=_EXISTING_FILE)
-@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Journal folder (default $CAMPAIGN_STATE_DIR or ~/.local/state/campaign-runner).")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Journal folder (default $CAMPAIGN_STATE_DIR or ~/.local/state/campaign-runner).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable, for monitoring.")
 @_reports_errors
 def status(campaign_file, state_dir, as_json):
@@ -352,8 +446,18 @@ def status(campaign_file, state_dir, as_json):
         counts, last = journal.status_counts(), journal.last_run()
         journal.close()
     if as_json:
-        click.echo(json.dumps({"version": 1, "campaign": loaded.name, "journal": str(path),
-                               "counts": counts, "last_run": last}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "version": 1,
+                    "campaign": loaded.name,
+                    "journal": str(path),
+                    "counts": counts,
+                    "last_run": last,
+                },
+                indent=2,
+            )
+        )
         return
     click.echo(f"campaign {loaded.name}: journal {path}")
     if not counts:
@@ -361,19 +465,40 @@ def status(campaign_file, state_dir, as_json):
     for name, count in sorted(counts.items()):
         click.echo(f"  {name}: {count}")
     if last:
-        click.echo(f"  last run: started {last['started_at']}, ended {last['ended_at'] or '(running or killed)'}"
-                   f", exit {last['exit_code']}: {last['reason']}")
+        click.echo(
+            f"  last run: started {last['started_at']}, "
+            f"ended {last['ended_at'] or '(running or killed)'}"
+            f", exit {last['exit_code']}: {last['reason']}"
+        )
 
 
 # ---- init --------------------------------------------------------------------------------
 
 
 @main.command()
-@click.argument("kind", metavar="TYPE", type=click.Choice(
-    ["text", "template", "interactive", "contacts", "location",
-     "image", "audio", "video", "document", "sticker"]))
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Campaign file to write (default TYPE.yaml); the CSV goes beside it.")
+@click.argument(
+    "kind",
+    metavar="TYPE",
+    type=click.Choice(
+        [
+            "text",
+            "template",
+            "interactive",
+            "contacts",
+            "location",
+            "image",
+            "audio",
+            "video",
+            "document",
+            "sticker",
+        ]
+    ),
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Campaign file to write (default TYPE.yaml); the CSV goes beside it.",
+)
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 @_reports_errors
 def init(kind, output, force):

@@ -20,8 +20,19 @@ import httpx
 # Meta error codes (../shared/reference/whatsapp-limits.md §10) by what the runner does.
 RETRY_CODES = {130429, 131056, 4, 80007, 131000, 1, 2, 131016, 133004, 131057}
 PERMANENT_CODES = {
-    131026, 131047, 131050, 132000, 132001, 100, 131051, 131008, 131009,
-    132005, 132007, 132012, 131049,
+    131026,
+    131047,
+    131050,
+    132000,
+    132001,
+    100,
+    131051,
+    131008,
+    131009,
+    132005,
+    132007,
+    132012,
+    131049,
 }
 ABORT_CODES = {131048, 133010, 131031, 190, 0, 368, 131064, 132015, 132016}
 _MAX_BACKOFF_S = 60.0
@@ -64,8 +75,11 @@ def classify(status: int, content: bytes, headers: httpx.Headers | dict) -> Verd
     error_obj = payload.get("error") if isinstance(payload, dict) else None
     if isinstance(error_obj, dict) and isinstance(error_obj.get("code"), int):
         code = error_obj["code"]
-        details = (error_obj.get("error_data") or {}).get("details") if isinstance(
-            error_obj.get("error_data"), dict) else None
+        details = (
+            (error_obj.get("error_data") or {}).get("details")
+            if isinstance(error_obj.get("error_data"), dict)
+            else None
+        )
         text = f"{code} {error_obj.get('message', '')}".strip()
         if details:
             text += f": {details}"
@@ -205,8 +219,13 @@ class Sender:
         for client in self._clients:
             await client.aclose()
 
-    async def send(self, body: dict, client: httpx.AsyncClient, idempotency_key: str | None = None,
-                   paced: bool = False) -> Outcome:
+    async def send(
+        self,
+        body: dict,
+        client: httpx.AsyncClient,
+        idempotency_key: str | None = None,
+        paced: bool = False,
+    ) -> Outcome:
         """POST BODY through CLIENT until it is sent, fails for good, or the retries run out.
 
         IDEMPOTENCY_KEY goes out as the `Idempotency-Key` header on every attempt, so a
@@ -223,8 +242,13 @@ class Sender:
                 await self.limiter.acquire()
             try:
                 response = await client.post(settings.url, content=content, headers=headers)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
-                    httpx.WriteError, httpx.WriteTimeout) as error:
+            except (
+                httpx.ConnectError,
+                httpx.ConnectTimeout,
+                httpx.PoolTimeout,
+                httpx.WriteError,
+                httpx.WriteTimeout,
+            ) as error:
                 # The gateway cannot have acted on a request it never fully received.
                 verdict = Verdict("retry", None, f"connection failed: {_describe(error)}")
                 status = None
@@ -240,8 +264,15 @@ class Sender:
                 self.limiter.recover(settings.rate_per_s)
                 return Outcome("sent", verdict.message_id, status, attempts=attempt)
             if verdict.kind == "abort":
-                return Outcome("failed", None, status, verdict.error, permanent=False,
-                               abort=verdict.error, attempts=attempt)
+                return Outcome(
+                    "failed",
+                    None,
+                    status,
+                    verdict.error,
+                    permanent=False,
+                    abort=verdict.error,
+                    attempts=attempt,
+                )
             if verdict.kind == "permanent" or attempt > settings.retries:
                 permanent = verdict.kind == "permanent"
                 return Outcome("failed", None, status, verdict.error, permanent, attempts=attempt)

@@ -208,13 +208,17 @@ class Lock:
             handle.close()
             raise RunBusy(
                 Problem(
-                    str(self.path), None, None,
+                    str(self.path),
+                    None,
+                    None,
                     f"this campaign is already running ({holder}); nothing was sent",
                 )
             ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()}, started {datetime.now().astimezone():%Y-%m-%d %H:%M:%S %z}")
+        handle.write(
+            f"pid {os.getpid()}, started {datetime.now().astimezone():%Y-%m-%d %H:%M:%S %z}"
+        )
         handle.flush()
         self._handle = handle
 

@@ -34,7 +34,14 @@ from runner.errors import (
 )
 from runner.journal import Journal, Lock, default_state_dir
 from runner.render import Renderer, RenderError
-from runner.report import INTENTIONAL, ReportWriter, Result, default_report_path, summary_path, write_summary
+from runner.report import (
+    INTENTIONAL,
+    ReportWriter,
+    Result,
+    default_report_path,
+    summary_path,
+    write_summary,
+)
 
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -215,7 +222,9 @@ def gateway_headers(campaign: Campaign, apikey: str) -> dict[str, str]:
     gateway = campaign.gateway
     where = f"{campaign.path}: gateway.headers"
     headers = {k: campaign_mod.expand_env(v, where) for k, v in gateway.headers.items()}
-    headers.update({"apikey": apikey, "version": gateway.version, "Content-Type": "application/json"})
+    headers.update(
+        {"apikey": apikey, "version": gateway.version, "Content-Type": "application/json"}
+    )
     return headers
 
 
@@ -226,7 +235,9 @@ def resolve_apikey(campaign: Campaign) -> str:
     if not value:
         raise CampaignInvalid(
             Problem(
-                str(campaign.path), None, None,
+                str(campaign.path),
+                None,
+                None,
                 f"the apikey is read from the environment variable {name}, which is not set; "
                 f"export {name}=... (or use --dry-run or --sandbox)",
             )
@@ -287,8 +298,16 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
                 journal.end_run(run_id, exit_code, reason, dict(writer.counts))
             journal.close()
         lock.release()
-    result = RunResult(exit_code, reason, writer.counts, started, ended, report_path,
-                       summary_path(report_path), source.warnings)
+    result = RunResult(
+        exit_code,
+        reason,
+        writer.counts,
+        started,
+        ended,
+        report_path,
+        summary_path(report_path),
+        source.warnings,
+    )
     write_summary(result.summary, _summary(campaign, result, run_id, options))
     return result
 
@@ -296,7 +315,9 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
 def _refuse_to_start(campaign: Campaign, now: datetime) -> str | None:
     send = campaign.send
     if send.not_after and now > send.not_after:
-        return f"nothing sent: the campaign expired at {send.not_after.isoformat()} (send.not_after)"
+        return (
+            f"nothing sent: the campaign expired at {send.not_after.isoformat()} (send.not_after)"
+        )
     if send.window and not send.window.is_open(now):
         opens = send.window.next_open(now)
         return f"nothing sent: outside the send window; it opens at {opens:%Y-%m-%d %H:%M %Z}"
@@ -322,8 +343,14 @@ def _summary(campaign: Campaign, result: RunResult, run_id: str, options: RunOpt
 class _Engine:
     """Walks the prepared rows: decides from the journal, sends, and records every outcome."""
 
-    def __init__(self, campaign: Campaign, options: RunOptions, journal: Journal | None,
-                 writer: ReportWriter, run_id: str):
+    def __init__(
+        self,
+        campaign: Campaign,
+        options: RunOptions,
+        journal: Journal | None,
+        writer: ReportWriter,
+        run_id: str,
+    ):
         self.campaign = campaign
         self.options = options
         self.journal = journal
@@ -339,9 +366,17 @@ class _Engine:
     def _full_key(self, item: Prepared) -> str:
         return f"{self.campaign.name}:{item.key}"
 
-    def _emit(self, item: Prepared, status: str, error: str | None = None,
-              message_id: str | None = None, http_status: int | None = None) -> None:
-        self.writer.add(Result(item.seq, item.row, item.phone, status, message_id, http_status, error))
+    def _emit(
+        self,
+        item: Prepared,
+        status: str,
+        error: str | None = None,
+        message_id: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        self.writer.add(
+            Result(item.seq, item.row, item.phone, status, message_id, http_status, error)
+        )
         if self.options.progress:
             now = time.monotonic()
             if now - self._last_progress >= 0.2:
@@ -359,12 +394,22 @@ class _Engine:
             self._emit(item, "already-sent", None, previous.message_id, previous.http_status)
             return True
         if previous.status == "sending" and not self.options.resend_unknown:
-            self._emit(item, "unknown", "an earlier run stopped during this request; its outcome "
-                       "is unknown (check the gateway, then --resend-unknown to send it again)")
+            self._emit(
+                item,
+                "unknown",
+                "an earlier run stopped during this request; its outcome "
+                "is unknown (check the gateway, then --resend-unknown to send it again)",
+            )
             return True
         if previous.status == "failed" and previous.permanent and not self.options.retry_failed:
-            self._emit(item, "already-failed", f"failed for good in an earlier run: {previous.error} "
-                       "(--retry-failed sends it again)", None, previous.http_status)
+            self._emit(
+                item,
+                "already-failed",
+                f"failed for good in an earlier run: {previous.error} "
+                "(--retry-failed sends it again)",
+                None,
+                previous.http_status,
+            )
             return True
         return False
 
@@ -387,8 +432,11 @@ class _Engine:
         if self.stop_exit is not None:
             return self.stop_exit, self.stop_reason or ""
         counts = self.writer.counts
-        trouble = sum(n for status, n in counts.items()
-                      if status not in INTENTIONAL and status != "not-attempted")
+        trouble = sum(
+            n
+            for status, n in counts.items()
+            if status not in INTENTIONAL and status != "not-attempted"
+        )
         if self.stop_reason:
             return (EXIT_SOME_FAILED if trouble else EXIT_OK), f"stopped: {self.stop_reason}"
         if trouble:
@@ -429,7 +477,9 @@ class _Engine:
                     sender.release(client)
                     self._emit(item, "not-attempted", f"not sent: {self.stop_reason}")
                     continue
-                self.journal.mark_sending([(self._full_key(item), item.row, item.phone)], self.run_id)
+                self.journal.mark_sending(
+                    [(self._full_key(item), item.row, item.phone)], self.run_id
+                )
                 task = asyncio.create_task(self._deliver(sender, client, item))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
@@ -450,21 +500,29 @@ class _Engine:
         finally:
             sender.release(client)
         if outcome.status != "unknown":
-            self.journal.record(self._full_key(item), outcome.status, permanent=outcome.permanent,
-                                message_id=outcome.message_id, http_status=outcome.http_status,
-                                error=outcome.error)
+            self.journal.record(
+                self._full_key(item),
+                outcome.status,
+                permanent=outcome.permanent,
+                message_id=outcome.message_id,
+                http_status=outcome.http_status,
+                error=outcome.error,
+            )
         self._emit(item, outcome.status, outcome.error, outcome.message_id, outcome.http_status)
         if outcome.abort:
-            self._stop(f"aborted: the gateway answered {outcome.http_status or ''} {outcome.abort}"
-                       .replace("  ", " "), EXIT_ABORTED)
+            status = f" {outcome.http_status}" if outcome.http_status else ""
+            self._stop(f"aborted: the gateway answered{status} {outcome.abort}", EXIT_ABORTED)
         elif outcome.status == "sent":
             self.consecutive_failures = 0
         else:
             self.consecutive_failures += 1
             limit = self.campaign.send.max_consecutive_failures
             if self.consecutive_failures >= limit:
-                self._stop(f"aborted after {limit} failures in a row (send.max_consecutive_failures);"
-                           f" the last: {outcome.error}", EXIT_ABORTED)
+                self._stop(
+                    f"aborted after {limit} failures in a row (send.max_consecutive_failures);"
+                    f" the last: {outcome.error}",
+                    EXIT_ABORTED,
+                )
 
     def _install_signal_handlers(self, in_flight: set[asyncio.Task]) -> None:
         self._signals: list[int] = []

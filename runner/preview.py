@@ -220,8 +220,9 @@ def _parameter(parameter: dict) -> str:
     kind = parameter.get("type")
     value = parameter.get(kind)
     if isinstance(value, dict):
-        value = (value.get("fallback_value") or value.get("link") or value.get("id")
-                 or json.dumps(value))
+        value = (
+            value.get("fallback_value") or value.get("link") or value.get("id") or json.dumps(value)
+        )
     return str(value)
 
 

@@ -62,14 +62,14 @@ def page(summary: Summary, items: Iterable[Prepared]) -> Iterator[str]:
     """The preview page in chunks: head, summary, one chunk per recipient, end."""
     title = escape(f"{summary.campaign}: WhatsApp preview")
     yield (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta http-equiv=\"Content-Security-Policy\" "
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta http-equiv="Content-Security-Policy" '
         "content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{title}</title><style>{_CSS}</style></head><body>\n"
     )
     yield _summary(summary)
-    yield "<main class=\"chats\">\n"
+    yield '<main class="chats">\n'
     for item in items:
         yield chat(item)
     yield "</main></body></html>\n"
@@ -80,37 +80,42 @@ def page(summary: Summary, items: Iterable[Prepared]) -> Iterator[str]:
 
 def _summary(summary: Summary) -> str:
     counts = "".join(
-        f"<li class=\"count {_status_class(status)}\"><span>{escape(status)}</span> "
+        f'<li class="count {_status_class(status)}"><span>{escape(status)}</span> '
         f"<b>{count}</b></li>"
         for status, count in sorted(summary.counts.items(), key=lambda kv: (kv[0] != READY, kv[0]))
     )
     out = [
-        "<header class=\"summary\">",
+        '<header class="summary">',
         f"<h1>{escape(summary.campaign)}</h1>",
-        f"<p class=\"facts\"><b class=\"total\">{summary.total}</b> recipient(s) in "
+        f'<p class="facts"><b class="total">{summary.total}</b> recipient(s) in '
         f"<code>{escape(summary.recipients_file)}</code>; showing {escape(summary.shown)}</p>",
-        f"<ul class=\"counts\">{counts}</ul>",
+        f'<ul class="counts">{counts}</ul>',
     ]
     if summary.warnings:
-        out.append("<ul class=\"warnings\">" + "".join(
-            f"<li>warning: {escape(w)}</li>" for w in summary.warnings) + "</ul>")
+        out.append(
+            '<ul class="warnings">'
+            + "".join(f"<li>warning: {escape(w)}</li>" for w in summary.warnings)
+            + "</ul>"
+        )
     not_ready = summary.total - summary.counts[READY]
     if not_ready:
         rows = "".join(
-            f"<tr class=\"{_status_class(u.status)}\"><td>{u.row}</td><td>{escape(u.phone)}</td>"
+            f'<tr class="{_status_class(u.status)}"><td>{u.row}</td><td>{escape(u.phone)}</td>'
             f"<td>{escape(u.status)}</td><td>{escape(u.error)}</td></tr>"
             for u in summary.unsendable
         )
         if summary.unlisted:
-            rows += (f"<tr><td colspan=\"4\">... and {summary.unlisted} more "
-                     "(<code>campaign validate</code> lists them all)</td></tr>")
+            rows += (
+                f'<tr><td colspan="4">... and {summary.unlisted} more '
+                "(<code>campaign validate</code> lists them all)</td></tr>"
+            )
         out.append(
-            f"<section class=\"unsendable\"><h2>Would not be sent ({not_ready})</h2>"
+            f'<section class="unsendable"><h2>Would not be sent ({not_ready})</h2>'
             "<table><thead><tr><th>row</th><th>phone</th><th>status</th><th>reason</th></tr>"
             f"</thead><tbody>{rows}</tbody></table></section>"
         )
     else:
-        out.append("<p class=\"all-ready\">Every recipient is ready to send.</p>")
+        out.append('<p class="all-ready">Every recipient is ready to send.</p>')
     out.append("</header>\n")
     return "".join(out)
 
@@ -129,17 +134,21 @@ def chat(item: Prepared) -> str:
     initial = escape((name or "?")[:1].upper())
     status = READY if item.body is not None else (item.status or "invalid")
     bar = (
-        f"<header class=\"bar\"><span class=\"avatar\">{initial}</span><span class=\"who\">"
-        f"<b class=\"name\">{escape(name or shown_phone or '(no phone)')}</b>"
+        f'<header class="bar"><span class="avatar">{initial}</span><span class="who">'
+        f'<b class="name">{escape(name or shown_phone or "(no phone)")}</b>'
         f"<small>{escape(shown_phone)} &middot; row {item.row}</small></span></header>"
     )
     if item.body is None:
-        inner = (f"<div class=\"notice {_status_class(status)}\"><b>Not sent: {escape(status)}</b>"
-                 f"<br>{escape(item.error or '')}</div>")
+        inner = (
+            f'<div class="notice {_status_class(status)}"><b>Not sent: {escape(status)}</b>'
+            f"<br>{escape(item.error or '')}</div>"
+        )
     else:
         inner = message(item.body)
-    return (f"<article class=\"chat\" data-row=\"{item.row}\" data-status=\"{escape(status)}\">"
-            f"{bar}<div class=\"wall\">{inner}</div></article>\n")
+    return (
+        f'<article class="chat" data-row="{item.row}" data-status="{escape(status)}">'
+        f'{bar}<div class="wall">{inner}</div></article>\n'
+    )
 
 
 def recipient_name(values: dict[str, str]) -> str:
@@ -166,22 +175,26 @@ def message(body: dict[str, Any]) -> str:
     draw = _DRAWERS.get(kind, _unknown)
     bubble, below = draw(content)
     plain = " plain" if kind == "sticker" else ""
-    return (f"<div class=\"msg\" data-type=\"{escape(str(kind))}\"><div class=\"bubble{plain}\">"
-            f"{bubble}</div>{below}</div>")
+    return (
+        f'<div class="msg" data-type="{escape(str(kind))}"><div class="bubble{plain}">'
+        f"{bubble}</div>{below}</div>"
+    )
 
 
 def _button(kind: str, label: str, detail: str = "") -> str:
-    extra = f"<small class=\"btn-detail\">{escape(detail)}</small>" if detail else ""
-    return (f"<div class=\"wa-btn\" data-kind=\"{escape(kind)}\">{_ICONS.get(kind, '')}"
-            f"<span class=\"btn-label\">{escape(label)}</span>{extra}</div>")
+    extra = f'<small class="btn-detail">{escape(detail)}</small>' if detail else ""
+    return (
+        f'<div class="wa-btn" data-kind="{escape(kind)}">{_ICONS.get(kind, "")}'
+        f'<span class="btn-label">{escape(label)}</span>{extra}</div>'
+    )
 
 
 def _buttons(buttons: list[str]) -> str:
-    return f"<div class=\"buttons\">{''.join(buttons)}</div>" if buttons else ""
+    return f'<div class="buttons">{"".join(buttons)}</div>' if buttons else ""
 
 
 def _text_block(text: Any, css: str = "text") -> str:
-    return f"<div class=\"{css}\">{whatsapp_markup(text)}</div>"
+    return f'<div class="{css}">{whatsapp_markup(text)}</div>'
 
 
 # ---- message types -----------------------------------------------------------------------
@@ -193,13 +206,15 @@ def _text(content: dict) -> tuple[str, str]:
 
 def _media_box(kind: str, content: dict) -> str:
     if content.get("link"):
-        source = f"link <span class=\"src\">{escape(str(content['link']))}</span>"
+        source = f'link <span class="src">{escape(str(content["link"]))}</span>'
     else:
-        source = f"id <span class=\"src\">{escape(str(content.get('id', '?')))}</span>"
+        source = f'id <span class="src">{escape(str(content.get("id", "?")))}</span>'
     label = kind.upper() + (" (voice note)" if kind == "audio" and content.get("voice") else "")
-    return (f"<div class=\"media {escape(kind)}\">{_ICONS.get(kind, '')}"
-            f"<span class=\"media-label\">{escape(label)}</span>"
-            f"<span class=\"media-src\">{source}</span></div>")
+    return (
+        f'<div class="media {escape(kind)}">{_ICONS.get(kind, "")}'
+        f'<span class="media-label">{escape(label)}</span>'
+        f'<span class="media-src">{source}</span></div>'
+    )
 
 
 def _media(kind: str):
@@ -207,8 +222,10 @@ def _media(kind: str):
         content = content or {}
         out = [_media_box(kind, content)]
         if content.get("filename"):
-            out.append(f"<div class=\"filename\">{_ICONS['document']}"
-                       f"{escape(str(content['filename']))}</div>")
+            out.append(
+                f'<div class="filename">{_ICONS["document"]}'
+                f"{escape(str(content['filename']))}</div>"
+            )
         if content.get("caption"):
             out.append(_text_block(content["caption"], "text caption"))
         return "".join(out), ""
@@ -220,9 +237,9 @@ def _template(content: dict) -> tuple[str, str]:
     content = content or {}
     language = (content.get("language") or {}).get("code", "?")
     out = [
-        "<div class=\"tpl\"><span class=\"tpl-label\">template</span>",
-        f"<b class=\"tpl-name\">{escape(str(content.get('name', '?')))}</b>",
-        f"<span class=\"tpl-lang\">{escape(str(language))}</span></div>",
+        '<div class="tpl"><span class="tpl-label">template</span>',
+        f'<b class="tpl-name">{escape(str(content.get("name", "?")))}</b>',
+        f'<span class="tpl-lang">{escape(str(language))}</span></div>',
     ]
     buttons = []
     for component in content.get("components") or []:
@@ -231,20 +248,26 @@ def _template(content: dict) -> tuple[str, str]:
         if kind == "button":
             sub_type = str(component.get("sub_type", "")).lower()
             values = ", ".join(_parameter_text(p) for p in parameters)
-            label = {"url": "URL button", "quick_reply": "Quick reply",
-                     "copy_code": "Copy code"}.get(sub_type, f"{sub_type} button")
-            buttons.append(_button(sub_type or "button",
-                                   f"{label} {component.get('index', '')}".strip(), values))
+            label = {
+                "url": "URL button",
+                "quick_reply": "Quick reply",
+                "copy_code": "Copy code",
+            }.get(sub_type, f"{sub_type} button")
+            buttons.append(
+                _button(
+                    sub_type or "button", f"{label} {component.get('index', '')}".strip(), values
+                )
+            )
             continue
         if kind in ("header", "body"):
             rows = "".join(
                 f"<dt>{escape(kind)} {escape(_placeholder(p, n))}</dt><dd>{_parameter_html(p)}</dd>"
                 for n, p in enumerate(parameters, start=1)
             )
-            out.append(f"<dl class=\"params\">{rows}</dl>" if rows else "")
+            out.append(f'<dl class="params">{rows}</dl>' if rows else "")
         else:
             shown = escape(json.dumps(component, ensure_ascii=False))
-            out.append(f"<div class=\"component\"><b>{escape(kind)}</b> <code>{shown}</code></div>")
+            out.append(f'<div class="component"><b>{escape(kind)}</b> <code>{shown}</code></div>')
     return "".join(out), _buttons(buttons)
 
 
@@ -257,8 +280,12 @@ def _parameter_text(parameter: dict) -> str:
     kind = parameter.get("type")
     value = parameter.get(kind)
     if isinstance(value, dict):
-        value = (value.get("fallback_value") or value.get("link") or value.get("id")
-                 or json.dumps(value, ensure_ascii=False))
+        value = (
+            value.get("fallback_value")
+            or value.get("link")
+            or value.get("id")
+            or json.dumps(value, ensure_ascii=False)
+        )
     return str(value)
 
 
@@ -293,8 +320,9 @@ def _interactive(content: dict) -> tuple[str, str]:
         sheet = _list_sheet(action.get("sections") or [])
     parameters = action.get("parameters") or {}
     if kind == "cta_url":
-        buttons.append(_button("url", str(parameters.get("display_text", "")),
-                               str(parameters.get("url", ""))))
+        buttons.append(
+            _button("url", str(parameters.get("display_text", "")), str(parameters.get("url", "")))
+        )
     elif kind == "flow":
         buttons.append(_button("flow", str(parameters.get("flow_cta", "Open"))))
     elif kind == "location_request_message":
@@ -304,20 +332,24 @@ def _interactive(content: dict) -> tuple[str, str]:
     elif kind == "product_list":
         buttons.append(_button("catalog", "View items"))
     elif kind == "product":
-        out.append(f"<div class=\"component\">product "
-                   f"<code>{escape(str(action.get('product_retailer_id', '')))}</code></div>")
+        out.append(
+            f'<div class="component">product '
+            f"<code>{escape(str(action.get('product_retailer_id', '')))}</code></div>"
+        )
     return "".join(out), _buttons(buttons) + sheet
 
 
 def _list_sheet(sections: list) -> str:
-    out = ["<div class=\"sheet\">"]
+    out = ['<div class="sheet">']
     for section in sections:
-        out.append(f"<div class=\"section-title\">{escape(str(section.get('title', '')))}</div>")
+        out.append(f'<div class="section-title">{escape(str(section.get("title", "")))}</div>')
         for row in section.get("rows") or []:
             description = row.get("description")
             detail = f"<small>{escape(str(description))}</small>" if description else ""
-            out.append(f"<div class=\"wa-row\"><span><b>{escape(str(row.get('title', '')))}</b>"
-                       f"{detail}</span><i class=\"radio\"></i></div>")
+            out.append(
+                f'<div class="wa-row"><span><b>{escape(str(row.get("title", "")))}</b>'
+                f'{detail}</span><i class="radio"></i></div>'
+            )
     out.append("</div>")
     return "".join(out)
 
@@ -330,9 +362,8 @@ def _location(content: dict) -> tuple[str, str]:
     if content.get("address"):
         place.append(f"<span>{escape(str(content['address']))}</span>")
     coordinates = f"{content.get('latitude')}, {content.get('longitude')}"
-    place.append(f"<small class=\"coords\">{escape(coordinates)}</small>")
-    return (f"<div class=\"map\">{_ICONS['pin']}</div>"
-            f"<div class=\"place\">{''.join(place)}</div>"), ""
+    place.append(f'<small class="coords">{escape(coordinates)}</small>')
+    return (f'<div class="map">{_ICONS["pin"]}</div><div class="place">{"".join(place)}</div>'), ""
 
 
 def _contacts(content: list) -> tuple[str, str]:
@@ -342,14 +373,18 @@ def _contacts(content: list) -> tuple[str, str]:
         org = contact.get("org") or {}
         work = " · ".join(str(org[k]) for k in ("title", "company") if org.get(k))
         lines = [f"<span>{escape(work)}</span>"] if work else []
-        lines += [f"<span>{_ICONS['phone']}{escape(str(p.get('phone', '')))}</span>"
-                  for p in contact.get("phones") or []]
-        lines += [f"<span>{_ICONS['mail']}{escape(str(e.get('email', '')))}</span>"
-                  for e in contact.get("emails") or []]
+        lines += [
+            f"<span>{_ICONS['phone']}{escape(str(p.get('phone', '')))}</span>"
+            for p in contact.get("phones") or []
+        ]
+        lines += [
+            f"<span>{_ICONS['mail']}{escape(str(e.get('email', '')))}</span>"
+            for e in contact.get("emails") or []
+        ]
         cards.append(
-            f"<div class=\"contact\">"
-            f"<span class=\"avatar small\">{escape(str(name)[:1].upper())}</span>"
-            f"<div class=\"contact-lines\"><b>{escape(str(name))}</b>{''.join(lines)}</div></div>"
+            f'<div class="contact">'
+            f'<span class="avatar small">{escape(str(name)[:1].upper())}</span>'
+            f'<div class="contact-lines"><b>{escape(str(name))}</b>{"".join(lines)}</div></div>'
         )
     return "".join(cards), ""
 
@@ -369,41 +404,67 @@ _DRAWERS = {
 
 
 def _svg(path: str) -> str:
-    return (f"<svg class=\"icon\" viewBox=\"0 0 24 24\" aria-hidden=\"true\">"
-            f"<path fill=\"currentColor\" d=\"{path}\"/></svg>")
+    return (
+        f'<svg class="icon" viewBox="0 0 24 24" aria-hidden="true">'
+        f'<path fill="currentColor" d="{path}"/></svg>'
+    )
 
 
 _ICONS = {
     "reply": _svg("M10 9V5l-7 7 7 7v-4.1c5 0 8.5 1.6 11 5.1-1-5-4-10-11-11z"),
     "quick_reply": _svg("M10 9V5l-7 7 7 7v-4.1c5 0 8.5 1.6 11 5.1-1-5-4-10-11-11z"),
-    "url": _svg("M14 3v2h3.6l-9.8 9.8 1.4 1.4L19 6.4V10h2V3h-7zm5 16H5V5h7V3H5a2 2 0 0 0-2 "
-                "2v14a2 2 0 0 0 2 2h14a2 2 0 0 0 2-2v-7h-2v7z"),
-    "list": _svg("M3 13h2v-2H3v2zm0 4h2v-2H3v2zm0-8h2V7H3v2zm4 4h14v-2H7v2zm0 4h14v-2H7v2zM7 "
-                 "7v2h14V7H7z"),
-    "copy_code": _svg("M16 1H4a2 2 0 0 0-2 2v14h2V3h12V1zm3 4H8a2 2 0 0 0-2 2v14a2 2 0 0 0 2 "
-                      "2h11a2 2 0 0 0 2-2V7a2 2 0 0 0-2-2zm0 16H8V7h11v14z"),
-    "image": _svg("M21 19V5a2 2 0 0 0-2-2H5a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h14a2 2 0 0 0 "
-                  "2-2zM8.5 13.5l2.5 3 3.5-4.5 4.5 6H5l3.5-4.5z"),
-    "gif": _svg("M21 19V5a2 2 0 0 0-2-2H5a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h14a2 2 0 0 0 "
-                "2-2zM8.5 13.5l2.5 3 3.5-4.5 4.5 6H5l3.5-4.5z"),
-    "sticker": _svg("M12 2a10 10 0 1 0 10 10A10 10 0 0 0 12 2zm-3.5 6A1.5 1.5 0 1 1 7 9.5 1.5 "
-                    "1.5 0 0 1 8.5 8zm7 0A1.5 1.5 0 1 1 14 9.5 1.5 1.5 0 0 1 15.5 8zM12 18a6 6 0 "
-                    "0 1-5.2-3h10.4A6 6 0 0 1 12 18z"),
-    "video": _svg("M17 10.5V7a1 1 0 0 0-1-1H4a1 1 0 0 0-1 1v10a1 1 0 0 0 1 1h12a1 1 0 0 0 "
-                  "1-1v-3.5l4 4v-11l-4 4z"),
-    "audio": _svg("M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5.3-3a5.3 5.3 0 0 "
-                  "1-10.6 0H5a7 7 0 0 0 6 6.9V21h2v-3.1a7 7 0 0 0 6-6.9h-1.7z"),
-    "document": _svg("M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8l-6-6zm-1 "
-                     "7V3.5L18.5 9H13z"),
-    "pin": _svg("M12 2a7 7 0 0 0-7 7c0 5.2 7 13 7 13s7-7.8 7-13a7 7 0 0 0-7-7zm0 9.5A2.5 2.5 0 "
-                "1 1 14.5 9 2.5 2.5 0 0 1 12 11.5z"),
-    "location": _svg("M12 2a7 7 0 0 0-7 7c0 5.2 7 13 7 13s7-7.8 7-13a7 7 0 0 0-7-7zm0 9.5A2.5 "
-                     "2.5 0 1 1 14.5 9 2.5 2.5 0 0 1 12 11.5z"),
-    "phone": _svg("M6.6 10.8a15 15 0 0 0 6.6 6.6l2.2-2.2a1 1 0 0 1 1-.2 11.4 11.4 0 0 0 3.6.6 1 "
-                  "1 0 0 1 1 1V20a1 1 0 0 1-1 1A17 17 0 0 1 3 4a1 1 0 0 1 1-1h3.5a1 1 0 0 1 1 1 "
-                  "11.4 11.4 0 0 0 .6 3.6 1 1 0 0 1-.3 1z"),
-    "mail": _svg("M20 4H4a2 2 0 0 0-2 2v12a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2V6a2 2 0 0 0-2-2zm0 "
-                 "4-8 5-8-5V6l8 5 8-5v2z"),
+    "url": _svg(
+        "M14 3v2h3.6l-9.8 9.8 1.4 1.4L19 6.4V10h2V3h-7zm5 16H5V5h7V3H5a2 2 0 0 0-2 "
+        "2v14a2 2 0 0 0 2 2h14a2 2 0 0 0 2-2v-7h-2v7z"
+    ),
+    "list": _svg(
+        "M3 13h2v-2H3v2zm0 4h2v-2H3v2zm0-8h2V7H3v2zm4 4h14v-2H7v2zm0 4h14v-2H7v2zM7 7v2h14V7H7z"
+    ),
+    "copy_code": _svg(
+        "M16 1H4a2 2 0 0 0-2 2v14h2V3h12V1zm3 4H8a2 2 0 0 0-2 2v14a2 2 0 0 0 2 "
+        "2h11a2 2 0 0 0 2-2V7a2 2 0 0 0-2-2zm0 16H8V7h11v14z"
+    ),
+    "image": _svg(
+        "M21 19V5a2 2 0 0 0-2-2H5a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h14a2 2 0 0 0 "
+        "2-2zM8.5 13.5l2.5 3 3.5-4.5 4.5 6H5l3.5-4.5z"
+    ),
+    "gif": _svg(
+        "M21 19V5a2 2 0 0 0-2-2H5a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h14a2 2 0 0 0 "
+        "2-2zM8.5 13.5l2.5 3 3.5-4.5 4.5 6H5l3.5-4.5z"
+    ),
+    "sticker": _svg(
+        "M12 2a10 10 0 1 0 10 10A10 10 0 0 0 12 2zm-3.5 6A1.5 1.5 0 1 1 7 9.5 1.5 "
+        "1.5 0 0 1 8.5 8zm7 0A1.5 1.5 0 1 1 14 9.5 1.5 1.5 0 0 1 15.5 8zM12 18a6 6 0 "
+        "0 1-5.2-3h10.4A6 6 0 0 1 12 18z"
+    ),
+    "video": _svg(
+        "M17 10.5V7a1 1 0 0 0-1-1H4a1 1 0 0 0-1 1v10a1 1 0 0 0 1 1h12a1 1 0 0 0 "
+        "1-1v-3.5l4 4v-11l-4 4z"
+    ),
+    "audio": _svg(
+        "M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5.3-3a5.3 5.3 0 0 "
+        "1-10.6 0H5a7 7 0 0 0 6 6.9V21h2v-3.1a7 7 0 0 0 6-6.9h-1.7z"
+    ),
+    "document": _svg(
+        "M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8l-6-6zm-1 7V3.5L18.5 9H13z"
+    ),
+    "pin": _svg(
+        "M12 2a7 7 0 0 0-7 7c0 5.2 7 13 7 13s7-7.8 7-13a7 7 0 0 0-7-7zm0 9.5A2.5 2.5 0 "
+        "1 1 14.5 9 2.5 2.5 0 0 1 12 11.5z"
+    ),
+    "location": _svg(
+        "M12 2a7 7 0 0 0-7 7c0 5.2 7 13 7 13s7-7.8 7-13a7 7 0 0 0-7-7zm0 9.5A2.5 "
+        "2.5 0 1 1 14.5 9 2.5 2.5 0 0 1 12 11.5z"
+    ),
+    "phone": _svg(
+        "M6.6 10.8a15 15 0 0 0 6.6 6.6l2.2-2.2a1 1 0 0 1 1-.2 11.4 11.4 0 0 0 3.6.6 1 "
+        "1 0 0 1 1 1V20a1 1 0 0 1-1 1A17 17 0 0 1 3 4a1 1 0 0 1 1-1h3.5a1 1 0 0 1 1 1 "
+        "11.4 11.4 0 0 0 .6 3.6 1 1 0 0 1-.3 1z"
+    ),
+    "mail": _svg(
+        "M20 4H4a2 2 0 0 0-2 2v12a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2V6a2 2 0 0 0-2-2zm0 "
+        "4-8 5-8-5V6l8 5 8-5v2z"
+    ),
 }
 
 _CSS = """

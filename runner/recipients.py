@@ -48,9 +48,7 @@ class Table:
     rows: Iterator[Row]
 
 
-def open_table(
-    path: Path, encoding: str | None = None, delimiter: str | None = None
-) -> Table:
+def open_table(path: Path, encoding: str | None = None, delimiter: str | None = None) -> Table:
     """Open the CSV at PATH, detecting encoding and delimiter unless given; rows stream lazily."""
     shown = str(path)
     if not path.is_file():
@@ -65,7 +63,9 @@ def open_table(
     try:
         codecs.lookup(encoding)
     except LookupError:
-        raise CampaignInvalid(Problem(shown, None, None, f"unknown encoding '{encoding}'")) from None
+        raise CampaignInvalid(
+            Problem(shown, None, None, f"unknown encoding '{encoding}'")
+        ) from None
     handle = open(path, encoding=encoding, newline="", errors="strict")  # noqa: SIM115
     try:
         header_text = _first_record_text(handle)
@@ -83,11 +83,13 @@ def open_table(
         handle.close()
         raise CampaignInvalid(Problem(shown, 1, None, "the file is empty: it needs a header row"))
     columns = _clean_header(header, shown, warnings)
-    return Table(path, columns, encoding, delimiter, warnings, _rows(handle, reader, columns, shown))
+    return Table(
+        path, columns, encoding, delimiter, warnings, _rows(handle, reader, columns, shown)
+    )
 
 
 def detect_encoding(path: Path) -> str:
-    """`utf-8-sig` when the whole file decodes as UTF-8, else Windows-1252 (a spreadsheet export)."""
+    """`utf-8-sig` when the whole file decodes as UTF-8, else Windows-1252 (spreadsheet export)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     with open(path, "rb") as handle:
         try:
@@ -162,7 +164,9 @@ def require_column(table: Table, column: str) -> None:
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     raise CampaignInvalid(
         Problem(
-            str(table.path), 1, None,
+            str(table.path),
+            1,
+            None,
             f"no column '{column}'{hint}; the columns are: {', '.join(table.columns)}",
         )
     )

@@ -127,7 +127,9 @@ class Renderer:
 
     def _compile(self, value: Any, path: tuple, source: SourceMap) -> Callable[[dict], Any]:
         if isinstance(value, dict):
-            parts = [(key, self._compile(item, (*path, key), source)) for key, item in value.items()]
+            parts = [
+                (key, self._compile(item, (*path, key), source)) for key, item in value.items()
+            ]
             return lambda context: {key: build(context) for key, build in parts}
         if isinstance(value, list):
             items = [self._compile(item, (*path, i), source) for i, item in enumerate(value)]
@@ -173,7 +175,10 @@ def _row_subscripts(jinja_text: str) -> set[str]:
 
 
 def _blank_reason(error: jinja2.UndefinedError) -> str:
-    match = re.search(r"'([^']+)' is undefined|has no attribute '([^']+)'|no element '([^']+)'|'([^']+)'", str(error))
+    match = re.search(
+        r"'([^']+)' is undefined|has no attribute '([^']+)'|no element '([^']+)'|'([^']+)'",
+        str(error),
+    )
     name = next((g for g in match.groups() if g), None) if match else None
     if name:
         return f"column '{name}' is blank for this recipient"

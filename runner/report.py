@@ -16,8 +16,16 @@ from pathlib import Path
 
 COLUMNS = ("row", "phone", "status", "message_id", "http_status", "error")
 STATUSES = (
-    "sent", "dry-run", "already-sent", "already-failed", "duplicate", "excluded",
-    "failed", "invalid", "unknown", "not-attempted",
+    "sent",
+    "dry-run",
+    "already-sent",
+    "already-failed",
+    "duplicate",
+    "excluded",
+    "failed",
+    "invalid",
+    "unknown",
+    "not-attempted",
 )
 # Statuses a run chose on purpose: they do not make the exit code non-zero.
 INTENTIONAL = {"sent", "dry-run", "already-sent", "already-failed", "duplicate", "excluded"}
@@ -77,8 +85,17 @@ class ReportWriter:
             self._next += 1
             if self._handle is not None:
                 self._csv.writerow(
-                    [neutralise(v) for v in (ready.row, ready.phone, ready.status,
-                                             ready.message_id, ready.http_status, ready.error)]
+                    [
+                        neutralise(v)
+                        for v in (
+                            ready.row,
+                            ready.phone,
+                            ready.status,
+                            ready.message_id,
+                            ready.http_status,
+                            ready.error,
+                        )
+                    ]
                 )
 
     def close(self) -> None:

@@ -117,8 +117,12 @@ def check(document: Any, schema: str = "message") -> list[SchemaIssue]:
     if not issues and fast is not None and not fast.is_valid(document):
         # The two validators disagree (a regex dialect?): refuse rather than guess.
         error = next(iter(fast.iter_errors(document)), None)
-        issues.append(SchemaIssue(tuple(getattr(error, "instance_path", ()) or ()),
-                                  getattr(error, "message", "rejected by the schema")))
+        issues.append(
+            SchemaIssue(
+                tuple(getattr(error, "instance_path", ()) or ()),
+                getattr(error, "message", "rejected by the schema"),
+            )
+        )
     return _dedupe(issues)
 
 
@@ -159,14 +163,18 @@ def _explain(error) -> SchemaIssue:
     if kind in ("enum", "const"):
         allowed = value if kind == "enum" else [value]
         message = f"{json.dumps(instance)} is not allowed; expected {_one_of(allowed)}"
-        close = difflib.get_close_matches(str(instance), [str(a) for a in allowed], n=1, cutoff=0.75)
+        close = difflib.get_close_matches(
+            str(instance), [str(a) for a in allowed], n=1, cutoff=0.75
+        )
         if close and isinstance(instance, str):
             message += f" (did you mean '{close[0]}'?)"
         return SchemaIssue(path, message)
     if kind == "maxLength":
         return SchemaIssue(path, f"is {len(instance)} characters long; at most {value} allowed")
     if kind == "minLength":
-        return SchemaIssue(path, "must not be empty" if value == 1 else f"needs at least {value} characters")
+        return SchemaIssue(
+            path, "must not be empty" if value == 1 else f"needs at least {value} characters"
+        )
     if kind == "maxItems":
         return SchemaIssue(path, f"has {len(instance)} items; at most {value} allowed")
     if kind == "minItems":
@@ -267,7 +275,9 @@ def _interactive_rules(interactive: dict, base: tuple) -> list[SchemaIssue]:
             )
     sections = action.get("sections")
     if isinstance(sections, list) and interactive.get("type") in ("list", "product_list"):
-        rows_key, limit = ("rows", 10) if interactive.get("type") == "list" else ("product_items", 30)
+        rows_key, limit = (
+            ("rows", 10) if interactive.get("type") == "list" else ("product_items", 30)
+        )
         entries = [
             ((*base, "action", "sections", s, rows_key, r), row)
             for s, section in enumerate(sections)
@@ -297,7 +307,9 @@ def _duplicates(entries, what: str) -> list[SchemaIssue]:
         if value is None:
             continue
         if value in seen:
-            issues.append(SchemaIssue(path, f"{what} {json.dumps(value)} is used twice; it must be unique"))
+            issues.append(
+                SchemaIssue(path, f"{what} {json.dumps(value)} is used twice; it must be unique")
+            )
         seen.setdefault(value, path)
     return issues
 

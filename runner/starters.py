@@ -91,8 +91,13 @@ message:
           - type: text
             text: "[target_url]"   # appended to the button's URL
 """,
-        {"target_url": ["cart/8812?utm_source=whatsapp", "cart/8813?utm_source=whatsapp",
-                        "cart/8814?utm_source=whatsapp"]},
+        {
+            "target_url": [
+                "cart/8812?utm_source=whatsapp",
+                "cart/8813?utm_source=whatsapp",
+                "cart/8814?utm_source=whatsapp",
+            ]
+        },
     ),
     "interactive": (
         "Reply buttons: the customer answers with one tap.",
@@ -251,9 +256,17 @@ def write_starter(kind: str, campaign_path: Path, force: bool = False) -> tuple[
     if not force:
         existing = [p for p in (campaign_path, csv_path) if p.exists()]
         if existing:
-            raise CampaignInvalid([Problem(str(p), None, None, "already exists; choose another "
-                                           "--output or add --force to overwrite it")
-                                   for p in existing])
+            raise CampaignInvalid(
+                [
+                    Problem(
+                        str(p),
+                        None,
+                        None,
+                        "already exists; choose another --output or add --force to overwrite it",
+                    )
+                    for p in existing
+                ]
+            )
     texts = starter(kind, campaign_path)
     campaign_path.parent.mkdir(parents=True, exist_ok=True)
     campaign_path.write_text(texts.campaign, encoding="utf-8")

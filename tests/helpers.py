@@ -34,7 +34,10 @@ def write_campaign(
     """Write campaign.yaml and recipients.csv into FOLDER; return the campaign's path."""
     folder.mkdir(parents=True, exist_ok=True)
     if rows is None:
-        rows = [{"phone": "+5511948489500", "name": "Ana"}, {"phone": "+5521987654321", "name": "Bruno"}]
+        rows = [
+            {"phone": "+5511948489500", "name": "Ana"},
+            {"phone": "+5521987654321", "name": "Bruno"},
+        ]
     csv_path = folder / "recipients.csv"
     if isinstance(rows, str):
         csv_path.write_text(rows, encoding="utf-8")
@@ -46,9 +49,16 @@ def write_campaign(
         csv_path.write_text(buffer.getvalue(), encoding="utf-8")
     document = {
         "name": name,
-        "recipients": {"file": "recipients.csv", "default_region": "BR", **sections.pop("recipients", {})},
-        "gateway": {"apikey_env": APIKEY_ENV, **({"url": gateway_url} if gateway_url else {}),
-                    **sections.pop("gateway", {})},
+        "recipients": {
+            "file": "recipients.csv",
+            "default_region": "BR",
+            **sections.pop("recipients", {}),
+        },
+        "gateway": {
+            "apikey_env": APIKEY_ENV,
+            **({"url": gateway_url} if gateway_url else {}),
+            **sections.pop("gateway", {}),
+        },
         **sections,
         "message": message or TEXT_MESSAGE,
     }
@@ -76,7 +86,11 @@ def campaign_process(args: list[str], env: dict[str, str] | None = None, **kwarg
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "runner", *[str(a) for a in args]],
-        env=full_env, capture_output=True, text=True, timeout=120, **kwargs,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,
     )
 
 
@@ -85,7 +99,9 @@ def start_process(args: list[str], env: dict[str, str] | None = None) -> subproc
     return subprocess.Popen(
         [sys.executable, "-m", "runner", *[str(a) for a in args]],
         env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

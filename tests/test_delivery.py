@@ -25,11 +25,16 @@ from runner.sandbox import Faults
 
 def people(n: int, start: int = 0) -> list[dict]:
     """N recipients with distinct valid Brazilian mobile numbers."""
-    return [{"phone": f"+55119{70000000 + i:08d}", "name": f"Pessoa {i}"} for i in range(start, start + n)]
+    return [
+        {"phone": f"+55119{70000000 + i:08d}", "name": f"Pessoa {i}"}
+        for i in range(start, start + n)
+    ]
 
 
 def run(path, tmp_path, *extra, apikey="test-key", report="r.csv"):
-    return cli(["run", path, "--report", tmp_path / report, *extra], env=env_for(tmp_path, apikey=apikey))
+    return cli(
+        ["run", path, "--report", tmp_path / report, *extra], env=env_for(tmp_path, apikey=apikey)
+    )
 
 
 def statuses(tmp_path, report="r.csv") -> list[str]:
@@ -61,11 +66,17 @@ def test_a_rerun_sends_nothing_twice_and_new_rows_go_out(sandbox, tmp_path):
 
 
 def test_a_delivery_key_template_allows_one_message_per_cart(sandbox, tmp_path):
-    rows = [{"phone": "+5511970000000", "name": "Ana", "cart_id": "1"},
-            {"phone": "+5511970000000", "name": "Ana", "cart_id": "2"},
-            {"phone": "+5511970000000", "name": "Ana", "cart_id": "2"}]
-    path = write_campaign(tmp_path, rows=rows, gateway_url=sandbox.messages_url,
-                          recipients={"key": "[phone]-[cart_id]"})
+    rows = [
+        {"phone": "+5511970000000", "name": "Ana", "cart_id": "1"},
+        {"phone": "+5511970000000", "name": "Ana", "cart_id": "2"},
+        {"phone": "+5511970000000", "name": "Ana", "cart_id": "2"},
+    ]
+    path = write_campaign(
+        tmp_path,
+        rows=rows,
+        gateway_url=sandbox.messages_url,
+        recipients={"key": "[phone]-[cart_id]"},
+    )
     result = run(path, tmp_path)
     assert result.exit_code == 0
     assert statuses(tmp_path) == ["sent", "sent", "duplicate"]
@@ -74,8 +85,12 @@ def test_a_delivery_key_template_allows_one_message_per_cart(sandbox, tmp_path):
 
 def test_a_transient_failure_is_sent_on_the_next_run(sandbox_factory, tmp_path):
     gateway = sandbox_factory(Faults(script={"+5511970000001": ["500"] * 3}))
-    path = write_campaign(tmp_path, rows=people(3), gateway_url=gateway.messages_url,
-                          send={"retries": 2, "backoff_s": 0.01})
+    path = write_campaign(
+        tmp_path,
+        rows=people(3),
+        gateway_url=gateway.messages_url,
+        send={"retries": 2, "backoff_s": 0.01},
+    )
     assert run(path, tmp_path).exit_code == 1
     report = read_report(tmp_path / "r.csv")
     assert [r["status"] for r in report] == ["sent", "failed", "sent"]
@@ -106,8 +121,9 @@ def test_a_permanent_failure_is_not_retried_unless_asked(sandbox_factory, tmp_pa
 @pytest.mark.parametrize("fault", ["429", "500", "130429", "131000", "80007", "4", "131056"])
 def test_a_retryable_answer_is_tried_again(fault, sandbox_factory, tmp_path):
     gateway = sandbox_factory(Faults(script={"+5511970000000": [fault]}, retry_after_s=0))
-    path = write_campaign(tmp_path, rows=people(1), gateway_url=gateway.messages_url,
-                          send={"backoff_s": 0.01})
+    path = write_campaign(
+        tmp_path, rows=people(1), gateway_url=gateway.messages_url, send={"backoff_s": 0.01}
+    )
     assert run(path, tmp_path).exit_code == 0
     assert statuses(tmp_path) == ["sent"]
     assert len(gateway.messages()) == 1
@@ -115,8 +131,9 @@ def test_a_retryable_answer_is_tried_again(fault, sandbox_factory, tmp_path):
 
 def test_retry_after_is_honoured(sandbox_factory, tmp_path):
     gateway = sandbox_factory(Faults(script={"+5511970000000": ["429"]}, retry_after_s=1))
-    path = write_campaign(tmp_path, rows=people(1), gateway_url=gateway.messages_url,
-                          send={"backoff_s": 0.01})
+    path = write_campaign(
+        tmp_path, rows=people(1), gateway_url=gateway.messages_url, send={"backoff_s": 0.01}
+    )
     started = time.monotonic()
     assert run(path, tmp_path).exit_code == 0
     assert time.monotonic() - started >= 1.0
@@ -146,8 +163,9 @@ def test_a_campaign_wide_answer_stops_the_run_with_exit_3(fault, sandbox_factory
 
 def test_a_read_timeout_is_unknown_not_retried(sandbox_factory, tmp_path):
     gateway = sandbox_factory(Faults(latency_ms=1500))
-    path = write_campaign(tmp_path, rows=people(1), gateway_url=gateway.messages_url,
-                          gateway={"timeout_s": 0.3})
+    path = write_campaign(
+        tmp_path, rows=people(1), gateway_url=gateway.messages_url, gateway={"timeout_s": 0.3}
+    )
     assert run(path, tmp_path).exit_code == 1
     [row] = read_report(tmp_path / "r.csv")
     assert row["status"] == "unknown" and "no answer" in row["error"]
@@ -157,15 +175,23 @@ def test_a_read_timeout_is_unknown_not_retried(sandbox_factory, tmp_path):
 
 def test_retry_timeouts_opts_in_to_retrying_a_timeout(sandbox_factory, tmp_path):
     gateway = sandbox_factory(Faults(script={"+5511970000000": ["drop"]}))
-    path = write_campaign(tmp_path, rows=people(1), gateway_url=gateway.messages_url,
-                          send={"retry_timeouts": True, "backoff_s": 0.01})
+    path = write_campaign(
+        tmp_path,
+        rows=people(1),
+        gateway_url=gateway.messages_url,
+        send={"retry_timeouts": True, "backoff_s": 0.01},
+    )
     assert run(path, tmp_path).exit_code == 0
     assert statuses(tmp_path) == ["sent"]
 
 
 def test_a_connection_refused_is_retried_then_failed(tmp_path):
-    path = write_campaign(tmp_path, rows=people(1), gateway_url="http://127.0.0.1:9/api/Messages",
-                          send={"retries": 2, "backoff_s": 0.01})
+    path = write_campaign(
+        tmp_path,
+        rows=people(1),
+        gateway_url="http://127.0.0.1:9/api/Messages",
+        send={"retries": 2, "backoff_s": 0.01},
+    )
     result = run(path, tmp_path)
     assert result.exit_code == 1
     [row] = read_report(tmp_path / "r.csv")
@@ -174,8 +200,12 @@ def test_a_connection_refused_is_retried_then_failed(tmp_path):
 
 def test_too_many_failures_in_a_row_stop_the_run(sandbox_factory, tmp_path):
     gateway = sandbox_factory(Faults(rates={"131026": 1.0}))
-    path = write_campaign(tmp_path, rows=people(6), gateway_url=gateway.messages_url,
-                          send={"max_consecutive_failures": 3})
+    path = write_campaign(
+        tmp_path,
+        rows=people(6),
+        gateway_url=gateway.messages_url,
+        send={"max_consecutive_failures": 3},
+    )
     result = run(path, tmp_path)
     assert result.exit_code == 3
     assert statuses(tmp_path) == ["failed"] * 3 + ["not-attempted"] * 3
@@ -183,8 +213,9 @@ def test_too_many_failures_in_a_row_stop_the_run(sandbox_factory, tmp_path):
 
 
 def test_a_rate_holds_the_pace(sandbox, tmp_path):
-    path = write_campaign(tmp_path, rows=people(6), gateway_url=sandbox.messages_url,
-                          send={"rate": "10/s"})
+    path = write_campaign(
+        tmp_path, rows=people(6), gateway_url=sandbox.messages_url, send={"rate": "10/s"}
+    )
     started = time.monotonic()
     assert run(path, tmp_path).exit_code == 0
     assert time.monotonic() - started >= 0.45  # 6 messages at 10/s: at least 5 intervals
@@ -195,8 +226,12 @@ def test_a_rate_holds_the_pace(sandbox, tmp_path):
 
 def test_excluded_numbers_are_reported_and_not_sent(sandbox, tmp_path):
     (tmp_path / "opt-outs.csv").write_text("phone\n(11) 97000-0001\n", encoding="utf-8")
-    path = write_campaign(tmp_path, rows=people(3), gateway_url=sandbox.messages_url,
-                          recipients={"exclude": ["opt-outs.csv"]})
+    path = write_campaign(
+        tmp_path,
+        rows=people(3),
+        gateway_url=sandbox.messages_url,
+        recipients={"exclude": ["opt-outs.csv"]},
+    )
     assert run(path, tmp_path).exit_code == 0
     assert statuses(tmp_path) == ["sent", "excluded", "sent"]
     assert "+5511970000001" not in received_per_phone(sandbox)
@@ -216,8 +251,12 @@ class Clock:
 
 def library_run(path, sandbox, tmp_path, clock, report="r.csv"):
     options = pipeline.RunOptions(
-        gateway_url=sandbox.messages_url, apikey="test-key", state_dir=tmp_path / "state",
-        report=tmp_path / report, clock=clock, handle_signals=False,
+        gateway_url=sandbox.messages_url,
+        apikey="test-key",
+        state_dir=tmp_path / "state",
+        report=tmp_path / report,
+        clock=clock,
+        handle_signals=False,
     )
     return pipeline.run_campaign(campaign_mod.load(path), options)
 
@@ -231,8 +270,12 @@ def at(text: str) -> datetime:
 
 
 def test_outside_the_window_nothing_is_sent_and_it_says_when_it_opens(sandbox, tmp_path):
-    path = write_campaign(tmp_path, rows=people(2), gateway_url=sandbox.messages_url,
-                          send={"window": f"09:00-20:00 {SAO_PAULO}", "days": ["mon", "tue"]})
+    path = write_campaign(
+        tmp_path,
+        rows=people(2),
+        gateway_url=sandbox.messages_url,
+        send={"window": f"09:00-20:00 {SAO_PAULO}", "days": ["mon", "tue"]},
+    )
     result = library_run(path, sandbox, tmp_path, Clock(at("2026-11-28T10:00:00")))  # a Saturday
     assert result.exit_code == 0
     assert "opens at 2026-11-30 09:00" in result.reason
@@ -240,8 +283,12 @@ def test_outside_the_window_nothing_is_sent_and_it_says_when_it_opens(sandbox, t
 
 
 def test_a_run_that_reaches_the_window_end_stops_and_the_next_one_continues(sandbox, tmp_path):
-    path = write_campaign(tmp_path, rows=people(4), gateway_url=sandbox.messages_url,
-                          send={"window": f"09:00-20:00 {SAO_PAULO}"})
+    path = write_campaign(
+        tmp_path,
+        rows=people(4),
+        gateway_url=sandbox.messages_url,
+        send={"window": f"09:00-20:00 {SAO_PAULO}"},
+    )
     clock = Clock(at("2026-11-27T19:59:57"), step=timedelta(seconds=1))
     first = library_run(path, sandbox, tmp_path, clock)
     assert first.exit_code == 0 and "window closed" in first.reason
@@ -261,16 +308,24 @@ def test_a_window_across_midnight(tmp_path):
 
 
 def test_an_expired_campaign_sends_nothing(sandbox, tmp_path):
-    path = write_campaign(tmp_path, rows=people(2), gateway_url=sandbox.messages_url,
-                          send={"not_after": "2026-11-20T20:00:00-03:00"})
+    path = write_campaign(
+        tmp_path,
+        rows=people(2),
+        gateway_url=sandbox.messages_url,
+        send={"not_after": "2026-11-20T20:00:00-03:00"},
+    )
     result = library_run(path, sandbox, tmp_path, Clock(at("2026-11-28T10:00:00")))
     assert result.exit_code == 0 and "expired" in result.reason
     assert sandbox.messages() == []
 
 
 def test_a_campaign_that_expires_mid_run_stops_sending(sandbox, tmp_path):
-    path = write_campaign(tmp_path, rows=people(5), gateway_url=sandbox.messages_url,
-                          send={"not_after": "2026-11-28T10:00:02-03:00"})
+    path = write_campaign(
+        tmp_path,
+        rows=people(5),
+        gateway_url=sandbox.messages_url,
+        send={"not_after": "2026-11-28T10:00:02-03:00"},
+    )
     clock = Clock(at("2026-11-28T10:00:00"), step=timedelta(seconds=1))
     result = library_run(path, sandbox, tmp_path, clock)
     assert "expired" in result.reason
@@ -287,7 +342,9 @@ def test_a_second_run_of_the_same_campaign_exits_4_while_one_is_running(sandbox_
     first = start_process(["run", path, "--report", tmp_path / "first.csv"], env=env_for(tmp_path))
     try:
         _wait_for(lambda: len(gateway.messages()) >= 1)
-        second = campaign_process(["run", path, "--report", tmp_path / "second.csv"], env=env_for(tmp_path))
+        second = campaign_process(
+            ["run", path, "--report", tmp_path / "second.csv"], env=env_for(tmp_path)
+        )
         assert second.returncode == 4
         assert f"pid {first.pid}" in second.stderr and "already running" in second.stderr
     finally:
@@ -313,17 +370,24 @@ def test_sigterm_finishes_the_request_in_flight_and_writes_the_report(sandbox_fa
 
 
 @pytest.mark.parametrize("concurrency", [1, 8])
-def test_kill_9_three_times_never_sends_twice_and_ends_exactly_once(concurrency, sandbox_factory,
-                                                                   tmp_path):
+def test_kill_9_three_times_never_sends_twice_and_ends_exactly_once(
+    concurrency, sandbox_factory, tmp_path
+):
     """The delivery issue's acceptance run: 2,000 recipients, 10% failures, three SIGKILLs."""
     gateway = sandbox_factory(Faults(latency_ms=3, rates={"500": 0.1}, seed=7))
     total = 2000
-    path = write_campaign(tmp_path, rows=people(total), gateway_url=gateway.messages_url,
-                          send={"backoff_s": 0.01, "concurrency": concurrency})
+    path = write_campaign(
+        tmp_path,
+        rows=people(total),
+        gateway_url=gateway.messages_url,
+        send={"backoff_s": 0.01, "concurrency": concurrency},
+    )
     env = env_for(tmp_path)
     chance = random.Random(3)
     for attempt in range(3):
-        process = start_process(["run", path, "--report", tmp_path / f"killed{attempt}.csv"], env=env)
+        process = start_process(
+            ["run", path, "--report", tmp_path / f"killed{attempt}.csv"], env=env
+        )
         goal = gateway.message_count() + chance.randint(50, 500)
         _wait_for(lambda goal=goal: gateway.message_count() >= goal)
         process.kill()
@@ -339,8 +403,9 @@ def test_kill_9_three_times_never_sends_twice_and_ends_exactly_once(concurrency,
     assert final.returncode == (1 if unknown else 0)
     # The operator's way out where the gateway honours Idempotency-Key: resending is safe.
     gateway.set_idempotency(True)
-    resent = campaign_process(["run", path, "--resend-unknown", "--report", tmp_path / "resent.csv"],
-                              env=env)
+    resent = campaign_process(
+        ["run", path, "--resend-unknown", "--report", tmp_path / "resent.csv"], env=env
+    )
     assert resent.returncode == 0, resent.stdout + resent.stderr
     received = received_per_phone(gateway)
     assert set(received.values()) == {1} and len(received) == total
@@ -348,8 +413,9 @@ def test_kill_9_three_times_never_sends_twice_and_ends_exactly_once(concurrency,
 
 def test_with_concurrency_the_report_keeps_csv_row_order(sandbox_factory, tmp_path):
     gateway = sandbox_factory(Faults(latency_ms=1, jitter_ms=30, seed=1))
-    path = write_campaign(tmp_path, rows=people(60), gateway_url=gateway.messages_url,
-                          send={"concurrency": 16})
+    path = write_campaign(
+        tmp_path, rows=people(60), gateway_url=gateway.messages_url, send={"concurrency": 16}
+    )
     assert run(path, tmp_path).exit_code == 0
     report = read_report(tmp_path / "r.csv")
     assert [int(r["row"]) for r in report] == list(range(2, 62))

@@ -46,11 +46,16 @@ def test_each_starter_validates_and_sends_to_the_sandbox_as_written(kind, tmp_pa
     sent = cli(["run", campaign, "--sandbox", "--report", report], env=env_for(tmp_path))
     assert sent.exit_code == 0, sent.output
     assert [row["status"] for row in read_report(report)] == ["sent"] * 3
-    received = [json.loads(line)["body"] for line in
-                report.with_suffix(".sandbox.jsonl").read_text(encoding="utf-8").splitlines()]
+    received = [
+        json.loads(line)["body"]
+        for line in report.with_suffix(".sandbox.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     assert [body["type"] for body in received] == [kind] * 3
     assert [body["to"] for body in received] == [
-        "+5511948489500", "+5511987654321", "+5521987654321"]
+        "+5511948489500",
+        "+5511987654321",
+        "+5521987654321",
+    ]
 
 
 def test_init_writes_type_yaml_and_csv_in_the_current_folder(tmp_path, monkeypatch):
@@ -59,8 +64,9 @@ def test_init_writes_type_yaml_and_csv_in_the_current_folder(tmp_path, monkeypat
     assert result.exit_code == 0, result.output
     text = (tmp_path / "template.yaml").read_text(encoding="utf-8")
     assert "name: template" in text and "file: template.csv" in text and '"[name]"' in text
-    assert (tmp_path / "template.csv").read_text(encoding="utf-8").splitlines()[0] == \
-        "phone,name,target_url"
+    assert (tmp_path / "template.csv").read_text(encoding="utf-8").splitlines()[
+        0
+    ] == "phone,name,target_url"
 
 
 def test_init_refuses_to_overwrite_unless_forced(tmp_path):
@@ -81,8 +87,8 @@ def test_init_names_the_ten_types_when_given_another(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("stem", "name"), [("Black Friday 2026", "black-friday-2026"), ("promo_v2", "promo_v2"),
-                       ("---", "text")],
+    ("stem", "name"),
+    [("Black Friday 2026", "black-friday-2026"), ("promo_v2", "promo_v2"), ("---", "text")],
 )
 def test_the_campaign_name_is_a_slug_of_the_file_name(stem, name):
     assert campaign_slug(stem, "text") == name

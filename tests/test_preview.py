@@ -28,8 +28,14 @@ from runner.preview import Summary, Unsendable, sample_evenly
 from runner.preview_html import render_page, whatsapp_markup
 
 EXAMPLES = sorted(path.stem for path in CAMPAIGNS.glob("*.yaml"))
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"]
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 HOSTILE_NAMES = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
 
 
@@ -50,8 +56,10 @@ def browser():
     """One headless Chromium for the whole module, driven by Playwright."""
     executable = chromium_path()
     if executable is None:
-        pytest.skip("no Chromium on this machine: install Debian's chromium package "
-                    "(apt-get install chromium) to run the browser checks")
+        pytest.skip(
+            "no Chromium on this machine: install Debian's chromium package "
+            "(apt-get install chromium) to run the browser checks"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -97,8 +105,9 @@ def assert_screenshot(opened: Opened, png: Path) -> None:
 def expected_buttons(body: dict) -> int:
     """How many buttons WhatsApp shows under this body."""
     if body["type"] == "template":
-        return sum(str(c.get("type")).lower() == "button"
-                   for c in body["template"].get("components") or [])
+        return sum(
+            str(c.get("type")).lower() == "button" for c in body["template"].get("components") or []
+        )
     if body["type"] == "interactive":
         interactive = body["interactive"]
         buttons = (interactive.get("action") or {}).get("buttons") or []
@@ -120,8 +129,10 @@ def test_every_example_previews_as_chats_in_a_real_browser(example, browser, tmp
     html_file = tmp_path / f"{example}.html"
     result = cli(["preview", campaign, "--format", "html", "--output", html_file])
     assert result.exit_code == 0, result.output
-    bodies = [json.loads(line) for line in
-              cli(["preview", campaign, "--format", "jsonl"]).output.splitlines()]
+    bodies = [
+        json.loads(line)
+        for line in cli(["preview", campaign, "--format", "jsonl"]).output.splitlines()
+    ]
     rows = csv_rows(campaign)
 
     opened = open_in_browser(browser, html_file)
@@ -159,8 +170,18 @@ def test_the_abandoned_cart_preview_shows_sampled_customers_and_who_would_fail(b
     shutil.copy(CAMPAIGNS / "abandoned-cart.yaml", tmp_path / "abandoned-cart.yaml")
     (tmp_path / "abandoned-cart.csv").write_text(ABANDONED_CART_WITH_TROUBLE, encoding="utf-8")
     html_file = tmp_path / "preview.html"
-    result = cli(["preview", tmp_path / "abandoned-cart.yaml", "--format", "html",
-                  "--sample", "3", "--output", html_file])
+    result = cli(
+        [
+            "preview",
+            tmp_path / "abandoned-cart.yaml",
+            "--format",
+            "html",
+            "--sample",
+            "3",
+            "--output",
+            html_file,
+        ]
+    )
     assert result.exit_code == 1  # some recipients would be invalid
     assert "preview of 3 of 9 recipient(s)" in result.output
 
@@ -169,8 +190,12 @@ def test_the_abandoned_cart_preview_shows_sampled_customers_and_who_would_fail(b
     page = opened.page
     summary = page.locator(".summary").inner_text()
     assert "9 recipient(s)" in summary and "a sample of 3" in summary
-    counts = {page.locator(".count span").nth(i).inner_text(): page.locator(".count b").nth(i)
-              .inner_text() for i in range(page.locator(".count").count())}
+    counts = {
+        page.locator(".count span").nth(i).inner_text(): page.locator(".count b")
+        .nth(i)
+        .inner_text()
+        for i in range(page.locator(".count").count())
+    }
     assert counts == {"ready": "6", "invalid": "2", "duplicate": "1"}
     failing = page.locator(".unsendable tbody tr")
     assert failing.count() == 3
@@ -194,28 +219,58 @@ def test_the_abandoned_cart_preview_shows_sampled_customers_and_who_would_fail(b
 EVERY_KIND = [
     *SEED_BODIES.values(),
     {"type": "text", "text": {"body": "Olá *Ana*, _seu_ ~antigo~ pedido!\nCódigo ```AB-12```"}},
-    {"type": "interactive", "interactive": {
-        "type": "list", "header": {"type": "text", "text": "Menu"},
-        "body": {"text": "Escolha uma opção"}, "footer": {"text": "Loja Exemplo"},
-        "action": {"button": "Ver opções", "sections": [
-            {"title": "Pedidos", "rows": [
-                {"id": "a", "title": "Rastrear", "description": "Onde está"},
-                {"id": "b", "title": "Trocar"}]}]}}},
-    {"type": "interactive", "interactive": {
-        "type": "cta_url", "header": {"type": "image", "image": {"link": "https://example.com/x.jpg"}},
-        "body": {"text": "Veja a promoção"},
-        "action": {"name": "cta_url",
-                   "parameters": {"display_text": "Abrir loja", "url": "https://example.com/loja"}}}},
-    {"type": "document", "document": {"link": "https://example.com/c.pdf", "caption": "Catálogo",
-                                      "filename": "catalogo.pdf"}},
+    {
+        "type": "interactive",
+        "interactive": {
+            "type": "list",
+            "header": {"type": "text", "text": "Menu"},
+            "body": {"text": "Escolha uma opção"},
+            "footer": {"text": "Loja Exemplo"},
+            "action": {
+                "button": "Ver opções",
+                "sections": [
+                    {
+                        "title": "Pedidos",
+                        "rows": [
+                            {"id": "a", "title": "Rastrear", "description": "Onde está"},
+                            {"id": "b", "title": "Trocar"},
+                        ],
+                    }
+                ],
+            },
+        },
+    },
+    {
+        "type": "interactive",
+        "interactive": {
+            "type": "cta_url",
+            "header": {"type": "image", "image": {"link": "https://example.com/x.jpg"}},
+            "body": {"text": "Veja a promoção"},
+            "action": {
+                "name": "cta_url",
+                "parameters": {"display_text": "Abrir loja", "url": "https://example.com/loja"},
+            },
+        },
+    },
+    {
+        "type": "document",
+        "document": {
+            "link": "https://example.com/c.pdf",
+            "caption": "Catálogo",
+            "filename": "catalogo.pdf",
+        },
+    },
 ]
 
 
 def test_every_kind_of_message_draws_in_the_browser(browser, tmp_path):
-    items = [Prepared(i, i + 2, "+5511948489500", body=body, values={"name": f"Cliente {i}"})
-             for i, body in enumerate(EVERY_KIND)]
-    summary = Summary("every-kind", "every-kind.csv", total=len(items),
-                      counts=Counter(ready=len(items)))
+    items = [
+        Prepared(i, i + 2, "+5511948489500", body=body, values={"name": f"Cliente {i}"})
+        for i, body in enumerate(EVERY_KIND)
+    ]
+    summary = Summary(
+        "every-kind", "every-kind.csv", total=len(items), counts=Counter(ready=len(items))
+    )
     html_file = tmp_path / "every-kind.html"
     html_file.write_text(render_page(summary, items), encoding="utf-8")
 
@@ -236,8 +291,9 @@ def test_hostile_csv_values_show_as_text_and_never_run(browser, tmp_path):
     rows.append({"phone": "<b>123</b>", "name": "<i>x</i>"})
     path = write_campaign(tmp_path, rows=rows)
     html_file = tmp_path / "hostile.html"
-    result = cli(["preview", path, "--format", "html", "--output", html_file],
-                 env=env_for(tmp_path))
+    result = cli(
+        ["preview", path, "--format", "html", "--output", html_file], env=env_for(tmp_path)
+    )
     assert result.exit_code == 1  # the last phone is not a number
 
     opened = open_in_browser(browser, html_file)
@@ -276,14 +332,28 @@ def test_whatsapp_formatting_is_applied_after_escaping(text, html):
 
 @pytest.mark.parametrize("hostile", [*HOSTILE_NAMES, '"><svg onload=alert(1)>', "</style><script>"])
 def test_no_value_from_the_csv_reaches_the_page_as_markup(hostile):
-    body = {"type": "interactive", "interactive": {
-        "type": "button", "header": {"type": "text", "text": hostile}, "body": {"text": hostile},
-        "footer": {"text": hostile}, "action": {"buttons": [{"type": "reply", "reply": {
-            "id": hostile, "title": hostile}}]}}}
-    items = [Prepared(0, 2, "+5511948489500", body=body, values={"name": hostile}),
-             Prepared(1, 3, hostile, status="invalid", error=hostile, values={"name": hostile})]
-    summary = Summary(hostile, hostile, total=2, counts=Counter(ready=1, invalid=1),
-                      unsendable=[Unsendable(3, hostile, "invalid", hostile)], warnings=[hostile])
+    body = {
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "header": {"type": "text", "text": hostile},
+            "body": {"text": hostile},
+            "footer": {"text": hostile},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": hostile, "title": hostile}}]},
+        },
+    }
+    items = [
+        Prepared(0, 2, "+5511948489500", body=body, values={"name": hostile}),
+        Prepared(1, 3, hostile, status="invalid", error=hostile, values={"name": hostile}),
+    ]
+    summary = Summary(
+        hostile,
+        hostile,
+        total=2,
+        counts=Counter(ready=1, invalid=1),
+        unsendable=[Unsendable(3, hostile, "invalid", hostile)],
+        warnings=[hostile],
+    )
     page = render_page(summary, items)
     assert hostile not in page
     assert page.count("<script") == 0 and page.count("<svg onload") == 0
@@ -294,8 +364,14 @@ def test_no_value_from_the_csv_reaches_the_page_as_markup(hostile):
 
 @pytest.mark.parametrize(
     ("total", "count", "positions"),
-    [(6, 3, [0, 2, 5]), (10, 3, [0, 4, 9]), (100, 4, [0, 33, 66, 99]), (10, 1, [0]),
-     (3, 5, [0, 1, 2]), (0, 3, [])],
+    [
+        (6, 3, [0, 2, 5]),
+        (10, 3, [0, 4, 9]),
+        (100, 4, [0, 33, 66, 99]),
+        (10, 1, [0]),
+        (3, 5, [0, 1, 2]),
+        (0, 3, []),
+    ],
 )
 def test_a_sample_is_spread_from_the_first_row_to_the_last(total, count, positions):
     assert sample_evenly(total, count) == positions
@@ -310,14 +386,18 @@ def ten_customers(tmp_path) -> Path:
     ("options", "rows_shown", "said"),
     [
         (["--sample", "3"], [2, 6, 11], "showing a sample of 3, spread over the file"),
-        (["--limit", "5", "--sample", "2"], [2, 6],
-         "showing a sample of 2, spread over the first 5"),
+        (
+            ["--limit", "5", "--sample", "2"],
+            [2, 6],
+            "showing a sample of 2, spread over the first 5",
+        ),
         (["--limit", "2"], [2, 3], "showing the first 2"),
         ([], list(range(2, 12)), "showing every recipient"),
     ],
 )
-def test_preview_shows_the_first_rows_or_a_sample_but_counts_them_all(options, rows_shown, said,
-                                                                       tmp_path):
+def test_preview_shows_the_first_rows_or_a_sample_but_counts_them_all(
+    options, rows_shown, said, tmp_path
+):
     result = cli(["preview", ten_customers(tmp_path), *options])
     assert result.exit_code == 0, result.output
     assert "10 recipient(s)" in result.output and "ready: 10" in result.output
@@ -329,7 +409,9 @@ def test_preview_shows_the_first_rows_or_a_sample_but_counts_them_all(options, r
 def test_jsonl_preview_can_sample_too(tmp_path):
     result = cli(["preview", ten_customers(tmp_path), "--format", "jsonl", "--sample", "2"])
     assert [json.loads(line)["to"] for line in result.output.splitlines()] == [
-        "+5511948489500", "+5511948489509"]
+        "+5511948489500",
+        "+5511948489509",
+    ]
 
 
 # ---- text ----------------------------------------------------------------------------------
@@ -353,10 +435,12 @@ def test_the_text_preview_starts_with_the_campaign_its_counts_and_who_would_fail
     assert lines[1:4] == ["  ready: 1", "  duplicate: 1", "  invalid: 2"]
     assert lines[4] == "would not be sent (3):"
     assert lines[5].startswith("  row 3 123: invalid: '123' is not")
-    assert lines[6] == ("  row 4 +5521987654321: invalid: text.body: "
-                        "column 'name' is blank for this recipient")
-    assert lines[7] == ("  row 5 +5511948489500: duplicate: "
-                        "an earlier row has the same key +5511948489500")
+    assert lines[6] == (
+        "  row 4 +5521987654321: invalid: text.body: column 'name' is blank for this recipient"
+    )
+    assert lines[7] == (
+        "  row 5 +5511948489500: duplicate: an earlier row has the same key +5511948489500"
+    )
     assert "row 2 -> +5511948489500" in lines and "  text: Olá Ana, seu pedido chegou!" in lines
     assert "\x1b[" not in result.output  # no colour when stdout is not a terminal
 
@@ -364,8 +448,13 @@ def test_the_text_preview_starts_with_the_campaign_its_counts_and_who_would_fail
 def on_a_terminal(args: list) -> str:
     """Run `python -m runner ARGS` with stdout on a pseudo-terminal; return what it printed."""
     leader, follower = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "runner", *map(str, args)], cwd=ROOT,
-                               stdout=follower, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", *map(str, args)],
+        cwd=ROOT,
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     os.close(follower)
     chunks = []
     while True:

@@ -1,4 +1,4 @@
-"""Recipients CSV: whatever shape a spreadsheet exported, each person is read right or said why not."""
+"""Recipients CSV: whatever a spreadsheet exported, each person is read right or told why not."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ def sent_bodies(sandbox) -> list[tuple[str, str]]:
 
 
 def run_with_csv(tmp_path, sandbox, raw: bytes, **recipients):
-    path = write_campaign(tmp_path, rows="phone\n", gateway_url=sandbox.messages_url,
-                          message={"type": "text", "text": {"body": "Oi [name]!"}},
-                          recipients=recipients)
+    path = write_campaign(
+        tmp_path,
+        rows="phone\n",
+        gateway_url=sandbox.messages_url,
+        message={"type": "text", "text": {"body": "Oi [name]!"}},
+        recipients=recipients,
+    )
     (tmp_path / "recipients.csv").write_bytes(raw)
     return cli(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path))
 
@@ -46,7 +50,10 @@ def test_windows_1252_is_detected_with_a_warning_and_can_be_declared(tmp_path, s
 
 
 def test_quotes_commas_and_newlines_inside_fields_survive(tmp_path, sandbox):
-    raw = b'phone,name\n+5511948489500,"Ana ""Aninha"", da Silva\nSegunda linha"\n+5511948489501,Bia\n'
+    raw = (
+        b'phone,name\n+5511948489500,"Ana ""Aninha"", da Silva\nSegunda linha"\n'
+        b"+5511948489501,Bia\n"
+    )
     result = run_with_csv(tmp_path, sandbox, raw)
     assert result.exit_code == 0
     assert sent_bodies(sandbox) == [
@@ -65,10 +72,14 @@ def test_stray_spaces_in_header_names_are_trimmed_with_a_warning(tmp_path, sandb
 
 
 def test_a_row_with_too_many_fields_is_invalid_not_guessed(tmp_path, sandbox):
-    result = run_with_csv(tmp_path, sandbox, b"phone,name\n+5511948489500,Ana,extra\n+5511948489501,Bia\n")
+    result = run_with_csv(
+        tmp_path, sandbox, b"phone,name\n+5511948489500,Ana,extra\n+5511948489501,Bia\n"
+    )
     assert result.exit_code == 1
     report = read_report(tmp_path / "r.csv")
-    assert report[0]["status"] == "invalid" and "3 fields but the header has 2" in report[0]["error"]
+    assert (
+        report[0]["status"] == "invalid" and "3 fields but the header has 2" in report[0]["error"]
+    )
     assert sent_bodies(sandbox) == [("+5511948489501", "Oi Bia!")]
 
 

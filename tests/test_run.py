@@ -1,4 +1,4 @@
-"""`campaign run`: each recipient rendered, validated, POSTed to a real gateway on loopback, reported."""
+"""`campaign run`: each recipient rendered, validated, POSTed to a loopback gateway, reported."""
 
 from __future__ import annotations
 
@@ -64,17 +64,29 @@ def test_the_quick_start_command_sends_every_recipient_to_the_sandbox(tmp_path):
     statuses = [row["status"] for row in read_report(report)]
     assert statuses == ["sent"] * 6
     assert "sent 6" in done.stdout and "sandbox received 6 message(s)" in done.stdout
-    recorded = [json.loads(line) for line in report.with_suffix(".sandbox.jsonl").read_text().splitlines()]
+    recorded = [
+        json.loads(line) for line in report.with_suffix(".sandbox.jsonl").read_text().splitlines()
+    ]
     assert [r["body"]["template"]["components"][0]["parameters"][0]["text"] for r in recorded] == [
-        "Ana", "Bruno", "Carla", "Diego", "Elisa", "Fábio"]
+        "Ana",
+        "Bruno",
+        "Carla",
+        "Diego",
+        "Elisa",
+        "Fábio",
+    ]
     summary = json.loads(report.with_suffix(".json").read_text())
-    assert summary["version"] == 1 and summary["exit_code"] == 0 and summary["counts"] == {"sent": 6}
+    assert (
+        summary["version"] == 1 and summary["exit_code"] == 0 and summary["counts"] == {"sent": 6}
+    )
 
 
 def test_a_refused_apikey_aborts_the_run_with_exit_3(sandbox, tmp_path):
     rows = [{"phone": f"+55119484895{i:02d}", "name": f"N{i}"} for i in range(5)]
     path = write_campaign(tmp_path, rows=rows, gateway_url=sandbox.messages_url)
-    result = cli(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path, apikey="wrong"))
+    result = cli(
+        ["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path, apikey="wrong")
+    )
     assert result.exit_code == 3
     assert "Invalid authentication credentials" in result.output
     report = read_report(tmp_path / "r.csv")
@@ -113,8 +125,14 @@ def test_bad_rows_are_reported_and_the_others_still_sent(sandbox, tmp_path):
 
 @pytest.mark.parametrize(
     "hostile",
-    ['{{ 7*7 }}', "[name]", '"},{"x":"', "{% for x in range(9) %}boom{% endfor %}",
-     "{{ ''.__class__.__mro__ }}", "<script>alert(1)</script>"],
+    [
+        "{{ 7*7 }}",
+        "[name]",
+        '"},{"x":"',
+        "{% for x in range(9) %}boom{% endfor %}",
+        "{{ ''.__class__.__mro__ }}",
+        "<script>alert(1)</script>",
+    ],
 )
 def test_csv_values_are_sent_as_written_never_run(hostile, sandbox, tmp_path):
     rows = [{"phone": "+5511948489500", "name": hostile}]
@@ -127,7 +145,10 @@ def test_csv_values_are_sent_as_written_never_run(hostile, sandbox, tmp_path):
 
 def test_a_dry_run_posts_nothing_and_reports_every_row(sandbox, tmp_path):
     path = write_campaign(tmp_path, gateway_url=sandbox.messages_url)
-    result = cli(["run", path, "--dry-run", "--report", tmp_path / "r.csv"], env=env_for(tmp_path, apikey=None))
+    result = cli(
+        ["run", path, "--dry-run", "--report", tmp_path / "r.csv"],
+        env=env_for(tmp_path, apikey=None),
+    )
     assert result.exit_code == 0, result.output
     assert [r["status"] for r in read_report(tmp_path / "r.csv")] == ["dry-run", "dry-run"]
     assert sandbox.messages() == []
@@ -136,7 +157,9 @@ def test_a_dry_run_posts_nothing_and_reports_every_row(sandbox, tmp_path):
 def test_limit_sends_only_the_first_rows(sandbox, tmp_path):
     rows = [{"phone": f"+55119484895{i:02d}", "name": f"N{i}"} for i in range(5)]
     path = write_campaign(tmp_path, rows=rows, gateway_url=sandbox.messages_url)
-    result = cli(["run", path, "--limit", "2", "--report", tmp_path / "r.csv"], env=env_for(tmp_path))
+    result = cli(
+        ["run", path, "--limit", "2", "--report", tmp_path / "r.csv"], env=env_for(tmp_path)
+    )
     assert result.exit_code == 0
     assert len(sandbox.messages()) == 2 and len(read_report(tmp_path / "r.csv")) == 2
 
@@ -145,11 +168,18 @@ def test_the_apikey_never_shows_in_output_report_or_record(sandbox_factory, tmp_
     secret = "s3cr3t-apikey-value-123"
     running = sandbox_factory(apikey=secret, record=tmp_path / "record.jsonl")
     path = write_campaign(tmp_path, gateway_url=running.messages_url)
-    done = campaign_process(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path, apikey=secret))
+    done = campaign_process(
+        ["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path, apikey=secret)
+    )
     assert done.returncode == 0, done.stderr
     assert len(running.messages()) == 2
-    for text in (done.stdout, done.stderr, (tmp_path / "r.csv").read_text(),
-                 (tmp_path / "r.json").read_text(), (tmp_path / "record.jsonl").read_text()):
+    for text in (
+        done.stdout,
+        done.stderr,
+        (tmp_path / "r.csv").read_text(),
+        (tmp_path / "r.json").read_text(),
+        (tmp_path / "record.jsonl").read_text(),
+    ):
         assert secret not in text
 
 
@@ -163,10 +193,13 @@ def test_a_missing_apikey_variable_is_an_error_before_sending(sandbox, tmp_path)
 
 def test_extra_headers_and_params_reach_the_gateway(sandbox, tmp_path):
     path = write_campaign(
-        tmp_path, gateway_url=sandbox.messages_url,
+        tmp_path,
+        gateway_url=sandbox.messages_url,
         gateway={"headers": {"x-origin-group": "${ORIGIN}"}, "params": {"phone_id": "123"}},
     )
-    result = cli(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path, ORIGIN="grp-7"))
+    result = cli(
+        ["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path, ORIGIN="grp-7")
+    )
     assert result.exit_code == 0, result.output
     assert len(sandbox.messages()) == 2
 
@@ -220,8 +253,12 @@ def _run_on_a_terminal(args, env, answer: str | None):
 
     main_fd, terminal_fd = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "runner", *map(str, args)], stdin=terminal_fd, stderr=terminal_fd,
-        stdout=subprocess.PIPE, env={**os.environ, **env}, text=True,
+        [sys.executable, "-m", "runner", *map(str, args)],
+        stdin=terminal_fd,
+        stderr=terminal_fd,
+        stdout=subprocess.PIPE,
+        env={**os.environ, **env},
+        text=True,
     )
     os.close(terminal_fd)
     seen = b""
@@ -244,7 +281,8 @@ def _run_on_a_terminal(args, env, answer: str | None):
 def test_on_a_terminal_run_asks_before_sending(answer, code, received, sandbox, tmp_path):
     path = write_campaign(tmp_path, gateway_url=sandbox.messages_url)
     returncode, question, _ = _run_on_a_terminal(
-        ["run", path, "--report", tmp_path / "r.csv"], env_for(tmp_path), answer)
+        ["run", path, "--report", tmp_path / "r.csv"], env_for(tmp_path), answer
+    )
     assert f"to up to 2 recipient(s) through {sandbox.messages_url}?" in question
     assert returncode == code
     assert len(sandbox.messages()) == received
@@ -253,6 +291,7 @@ def test_on_a_terminal_run_asks_before_sending(answer, code, received, sandbox, 
 def test_yes_skips_the_question_on_a_terminal(sandbox, tmp_path):
     path = write_campaign(tmp_path, gateway_url=sandbox.messages_url)
     returncode, terminal, out = _run_on_a_terminal(
-        ["run", path, "--yes", "--report", tmp_path / "r.csv"], env_for(tmp_path), None)
+        ["run", path, "--yes", "--report", tmp_path / "r.csv"], env_for(tmp_path), None
+    )
     assert returncode == 0 and len(sandbox.messages()) == 2
     assert "[y/N]" not in terminal and "sent 2" in out

@@ -514,7 +514,9 @@ def test_a_repeated_idempotency_key_gets_the_first_answer_when_honoured(sandbox_
     headers = {**HEADERS, "Idempotency-Key": "k-1"}
     first = client.post(honouring.messages_url, json=TEXT, headers=headers)
     again = client.post(honouring.messages_url, json=TEXT, headers=headers)
-    other = client.post(honouring.messages_url, json=TEXT, headers={**HEADERS, "Idempotency-Key": "k-2"})
+    other = client.post(
+        honouring.messages_url, json=TEXT, headers={**HEADERS, "Idempotency-Key": "k-2"}
+    )
     assert first.json() == again.json()
     assert other.json()["messages"][0]["id"] != first.json()["messages"][0]["id"]
     assert len(honouring.messages()) == 2
@@ -534,7 +536,9 @@ def test_campaign_sandbox_answers_the_seed_curl_with_a_wamid():
     """The documentation's text example, headers and all, sent to `campaign sandbox`."""
     process = subprocess.Popen(
         [sys.executable, "-m", "runner", "sandbox", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(PROJECT)},
     )
     watchdog = threading.Timer(15, process.kill)
@@ -546,7 +550,7 @@ def test_campaign_sandbox_answers_the_seed_curl_with_a_wamid():
             url,
             headers={"Content-Type": "application/json", "apikey": "{APIKEY}", "version": "4.0"},
             content=b'{"text": {"body": "Chamando"}, "messaging_product": "whatsapp", '
-                    b'"to": "+5511948489500", "type": "text", "recipient_type": "individual"}',
+            b'"to": "+5511948489500", "type": "text", "recipient_type": "individual"}',
             timeout=5,
         )
         assert answer.status_code == 200
@@ -562,6 +566,9 @@ def test_campaign_sandbox_answers_the_seed_curl_with_a_wamid():
 def test_campaign_sandbox_refuses_a_bad_fault_share_clearly():
     done = subprocess.run(
         [sys.executable, "-m", "runner", "sandbox", "--fail", "429=2"],
-        capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(PROJECT)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
     )
     assert done.returncode == 2 and "between 0 and 1" in done.stderr

@@ -25,7 +25,8 @@ def campaign_file(tmp_path, text: str, csv_text: str = CSV):
 
 BAD_CAMPAIGNS = {
     "misspelt top-level key": (
-        GOOD_HEAD.replace("recipients:", "recipients:") + "mesage:\n  type: text\n  text: {body: hi}\n",
+        GOOD_HEAD.replace("recipients:", "recipients:")
+        + "mesage:\n  type: text\n  text: {body: hi}\n",
         ":5:1: unknown key 'mesage' (did you mean 'message'?)",
     ),
     "misspelt key inside a message object": (
@@ -39,7 +40,9 @@ BAD_CAMPAIGNS = {
     "four reply buttons": (
         GOOD_HEAD + "message:\n  type: interactive\n  interactive:\n    type: button\n"
         "    body: {text: Escolha}\n    action:\n      buttons:\n"
-        + "".join(f"        - {{type: reply, reply: {{id: b{i}, title: B{i}}}}}\n" for i in range(4)),
+        + "".join(
+            f"        - {{type: reply, reply: {{id: b{i}, title: B{i}}}}}\n" for i in range(4)
+        ),
         ":12:9: message.interactive.action.buttons: has 4 items; at most 3 allowed",
     ),
     "duplicate reply ids": (
@@ -47,11 +50,12 @@ BAD_CAMPAIGNS = {
         "    body: {text: Escolha}\n    action:\n      buttons:\n"
         "        - {type: reply, reply: {id: same, title: A}}\n"
         "        - {type: reply, reply: {id: same, title: B}}\n",
-        ':13:37: message.interactive.action.buttons[1].reply.id: reply button id "same" is used twice; it must be unique',
+        ":13:37: message.interactive.action.buttons[1].reply.id: "
+        'reply button id "same" is used twice; it must be unique',
     ),
     "a wrong enum value": (
         GOOD_HEAD + "message:\n  type: txt\n  text: {body: hi}\n",
-        ":6:9: message.type: \"txt\" is not allowed; expected",
+        ':6:9: message.type: "txt" is not allowed; expected',
     ),
     "a literal apikey": (
         GOOD_HEAD + "gateway:\n  apikey: abc123\nmessage:\n  type: text\n  text: {body: hi}\n",
@@ -79,12 +83,13 @@ BAD_CAMPAIGNS = {
         ":8:11: message.text.body: is 4097 characters long; at most 4096 allowed",
     ),
     "a bad send window": (
-        GOOD_HEAD + "send:\n  window: 09:00-20:00 Mars/Olympus\nmessage:\n  type: text\n  text: {body: hi}\n",
+        GOOD_HEAD
+        + "send:\n  window: 09:00-20:00 Mars/Olympus\nmessage:\n  type: text\n  text: {body: hi}\n",
         ":6:11: unknown time zone 'Mars/Olympus'",
     ),
     "a bad rate": (
         GOOD_HEAD + "send:\n  rate: fast\nmessage:\n  type: text\n  text: {body: hi}\n",
-        ":6:9: send.rate: \"fast\" is not valid: a rate such as 20/s",
+        ':6:9: send.rate: "fast" is not valid: a rate such as 20/s',
     ),
     "a missing message": (GOOD_HEAD, ":1:1: required key 'message' is missing"),
 }
@@ -108,7 +113,11 @@ def test_a_bad_campaign_sends_nothing(text, expected, tmp_path, sandbox):
 
 
 def test_the_literal_apikey_is_not_echoed(tmp_path):
-    path = campaign_file(tmp_path, GOOD_HEAD + "gateway:\n  apikey: abc123secret\nmessage:\n  type: text\n  text: {body: hi}\n")
+    path = campaign_file(
+        tmp_path,
+        GOOD_HEAD
+        + "gateway:\n  apikey: abc123secret\nmessage:\n  type: text\n  text: {body: hi}\n",
+    )
     result = cli(["validate", path])
     assert "abc123secret" not in result.output
 
@@ -126,15 +135,25 @@ def test_a_bad_recipient_is_csvfile_row_and_exit_2(tmp_path):
 
 
 def test_a_rendered_message_that_breaks_a_limit_is_caught_per_recipient(tmp_path):
-    message = {"type": "interactive", "interactive": {
-        "type": "button", "body": {"text": "Oi"},
-        "action": {"buttons": [{"type": "reply", "reply": {"id": "a", "title": "[name]"}}]}}}
-    path = write_campaign(tmp_path, message=message,
-                          rows="phone,name\n+5511948489500,Ana\n+5511948489501,A name far too long for a button\n")
+    message = {
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "body": {"text": "Oi"},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": "a", "title": "[name]"}}]},
+        },
+    }
+    path = write_campaign(
+        tmp_path,
+        message=message,
+        rows="phone,name\n+5511948489500,Ana\n+5511948489501,A name far too long for a button\n",
+    )
     result = cli(["validate", path])
     assert result.exit_code == 2
-    assert (f"{tmp_path / 'recipients.csv'}:3: interactive.action.buttons[0].reply.title: "
-            "is 32 characters long; at most 20 allowed") in result.output
+    assert (
+        f"{tmp_path / 'recipients.csv'}:3: interactive.action.buttons[0].reply.title: "
+        "is 32 characters long; at most 20 allowed"
+    ) in result.output
 
 
 def test_a_missing_phone_column_names_the_columns(tmp_path):
