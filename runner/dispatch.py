@@ -1,21 +1,26 @@
 """Dispatch stage: POST bodies to the gateway, read its answers, retry what may be retried.
 
-Only this module knows about httpx. One client with keep-alive serves the whole run; a
-token bucket holds `send.rate`, and the gateway's 429s pause every sender. Answers are
-classified by Meta's error code first and the HTTP status second (see the README table).
+Only this module knows about HTTP: it speaks through httpcore, the transport under httpx,
+with one keep-alive connection per concurrency slot for the whole run. A token bucket
+holds `send.rate`, and the gateway's 429s pause every sender. Answers are classified by
+Meta's error code first and the HTTP status second (see the README's retry table).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
+import select
+import socket
 import ssl
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import certifi
-import httpx
+import httpcore
 
 # Meta error codes (../shared/reference/whatsapp-limits.md §10) by what the runner does.
 RETRY_CODES = {130429, 131056, 4, 80007, 131000, 1, 2, 131016, 133004, 131057}
@@ -60,8 +65,11 @@ class Verdict:
     pair_limited: bool = False
 
 
-def classify(status: int, content: bytes, headers: httpx.Headers | dict) -> Verdict:
-    """What an answer means for the recipient: sent, retry, permanent failure, or abort the run."""
+def classify(status: int, content: bytes, headers: dict[str, str]) -> Verdict:
+    """What an answer means for the recipient: sent, retry, permanent failure, or abort the run.
+
+    HEADERS are the answer's, with lower-case names.
+    """
     try:
         payload = json.loads(content) if content else None
     except ValueError:
@@ -112,7 +120,7 @@ def _message_id(payload) -> str | None:
 
 
 def _retry_after(headers) -> float | None:
-    for name in ("Retry-After", "RateLimit-Reset"):
+    for name in ("retry-after", "ratelimit-reset"):
         value = headers.get(name)
         if value is not None:
             try:
@@ -181,59 +189,58 @@ class SendSettings:
 class Sender:
     """Sends bodies with retries and the shared pace, one keep-alive connection per slot.
 
-    Each of the CONCURRENCY slots owns a client with a single connection: httpx's pool
-    scans every connection on every request, which made 64 shared connections CPU-bound
-    at about 100 requests/s; one connection per client keeps that scan trivial.
+    Requests go through httpcore, the transport under httpx, without httpx's request and
+    response models: profiling at concurrency 64 showed those models, cookies and
+    redirect handling costing as much as the HTTP itself. Each of the CONCURRENCY slots
+    owns one connection, because a shared pool scans every connection on every request
+    (64 shared connections made the runner CPU-bound at about 100 requests/s).
     """
 
     def __init__(self, settings: SendSettings, concurrency: int = 1):
         self.settings = settings
         self.limiter = RateLimiter(settings.rate_per_s)
-        # One TLS context for every client: building one costs ~30 ms (it loads the CA file).
-        self._tls = ssl.create_default_context(cafile=certifi.where())
-        self._clients = [self._client() for _ in range(concurrency)]
-        self._idle: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-        for client in self._clients:
-            self._idle.put_nowait(client)
+        self._url = _with_params(settings.url, settings.params)
+        self._headers = [(k.encode(), v.encode()) for k, v in settings.headers.items()]
+        self._timeouts = {key: settings.timeout_s for key in ("connect", "read", "write", "pool")}
+        # One TLS context for every slot: building one costs ~30 ms (it loads the CA file).
+        tls = ssl.create_default_context(cafile=certifi.where())
+        backend = _AsyncioBackend()
+        self._slots = [_Slot(settings.url, tls, backend) for _ in range(concurrency)]
+        self._idle: asyncio.Queue[_Slot] = asyncio.Queue()
+        for slot in self._slots:
+            self._idle.put_nowait(slot)
 
-    def _client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            headers=self.settings.headers,
-            params=self.settings.params or None,
-            timeout=httpx.Timeout(self.settings.timeout_s),
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            verify=self._tls,
-            trust_env=False,
-        )
-
-    async def lease(self) -> httpx.AsyncClient:
-        """Wait for a free slot and take its client; hand it back with `release`."""
+    async def lease(self) -> _Slot:
+        """Wait for a free slot and take its connection; hand it back with `release`."""
         return await self._idle.get()
 
-    def release(self, client: httpx.AsyncClient) -> None:
+    def release(self, slot: _Slot) -> None:
         """Give a slot back."""
-        self._idle.put_nowait(client)
+        self._idle.put_nowait(slot)
 
     async def aclose(self) -> None:
         """Close every connection."""
-        for client in self._clients:
-            await client.aclose()
+        for slot in self._slots:
+            await slot.aclose()
 
     async def send(
         self,
         body: dict,
-        client: httpx.AsyncClient,
+        slot: _Slot,
         idempotency_key: str | None = None,
         paced: bool = False,
     ) -> Outcome:
-        """POST BODY through CLIENT until it is sent, fails for good, or the retries run out.
+        """POST BODY through SLOT until it is sent, fails for good, or the retries run out.
 
         IDEMPOTENCY_KEY goes out as the `Idempotency-Key` header on every attempt, so a
         gateway that honours it (the sandbox does) never delivers one message twice.
         PACED: the caller already took the first attempt's token from `limiter`.
         """
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        headers = [*self._headers, (b"Content-Length", str(len(content)).encode())]
+        if idempotency_key:
+            headers.append((b"Idempotency-Key", idempotency_key.encode()))
+        extensions = {"timeout": self._timeouts}
         settings = self.settings
         attempt = 0
         while True:
@@ -241,25 +248,32 @@ class Sender:
             if attempt > 1 or not paced:
                 await self.limiter.acquire()
             try:
-                response = await client.post(settings.url, content=content, headers=headers)
+                response = await slot.request(self._url, headers, content, extensions)
             except (
-                httpx.ConnectError,
-                httpx.ConnectTimeout,
-                httpx.PoolTimeout,
-                httpx.WriteError,
-                httpx.WriteTimeout,
+                httpcore.ConnectError,
+                httpcore.ConnectTimeout,
+                httpcore.PoolTimeout,
+                httpcore.WriteError,
+                httpcore.WriteTimeout,
             ) as error:
                 # The gateway cannot have acted on a request it never fully received.
                 verdict = Verdict("retry", None, f"connection failed: {_describe(error)}")
                 status = None
-            except (httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError) as error:
+            except (
+                httpcore.ReadTimeout,
+                httpcore.RemoteProtocolError,
+                httpcore.ReadError,
+            ) as error:
                 text = f"no answer after the request was sent ({_describe(error)})"
                 if not settings.retry_timeouts:
                     return Outcome("unknown", error=text, attempts=attempt)
                 verdict, status = Verdict("retry", None, text), None
             else:
-                status = response.status_code
-                verdict = classify(status, response.content, response.headers)
+                status = response.status
+                answer_headers = {
+                    k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers
+                }
+                verdict = classify(status, response.content, answer_headers)
             if verdict.kind == "sent":
                 self.limiter.recover(settings.rate_per_s)
                 return Outcome("sent", verdict.message_id, status, attempts=attempt)
@@ -291,6 +305,137 @@ class Sender:
         if status == 429 or (verdict.error or "").startswith(("130429", "80007", "4 ")):
             self.limiter.pause(delay)  # throttling concerns the whole run, not this recipient
         await asyncio.sleep(delay)
+
+
+class _AsyncioStream(httpcore.AsyncNetworkStream):
+    """One TCP (or TLS) connection on plain asyncio streams.
+
+    httpcore's default backend goes through anyio, which took a third of the runner's
+    time at concurrency 64; this is httpcore's documented network-backend interface.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self._reader, self._writer = reader, writer
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._reader.read(max_bytes)
+        except TimeoutError:
+            raise httpcore.ReadTimeout("timed out reading the answer") from None
+        except OSError as error:
+            raise httpcore.ReadError(str(error)) from error
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        try:
+            self._writer.write(buffer)
+            async with asyncio.timeout(timeout):
+                await self._writer.drain()
+        except TimeoutError:
+            raise httpcore.WriteTimeout("timed out sending the request") from None
+        except OSError as error:
+            raise httpcore.WriteError(str(error)) from error
+
+    async def aclose(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
+
+    async def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        try:
+            async with asyncio.timeout(timeout):
+                await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+        except TimeoutError:
+            raise httpcore.ConnectTimeout("timed out in the TLS handshake") from None
+        except (OSError, ssl.SSLError) as error:
+            raise httpcore.ConnectError(str(error)) from error
+        return self
+
+    def get_extra_info(self, info: str):
+        if info == "is_readable":  # asked of an idle connection: did the server close it?
+            sock = self._writer.get_extra_info("socket")
+            return self._reader.at_eof() or (sock is not None and _socket_readable(sock))
+        names = {
+            "ssl_object": "ssl_object",
+            "client_addr": "sockname",
+            "server_addr": "peername",
+            "socket": "socket",
+        }
+        return self._writer.get_extra_info(names[info]) if info in names else None
+
+
+class _AsyncioBackend(httpcore.AsyncNetworkBackend):
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(
+                    host, port, local_addr=(local_address, 0) if local_address else None
+                )
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
+        except OSError as error:
+            raise httpcore.ConnectError(str(error)) from error
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+        return _AsyncioStream(reader, writer)
+
+    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise httpcore.ConnectError("unix sockets are not used by the runner")
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class _Slot:
+    """One keep-alive connection to the gateway, opened again whenever it was closed."""
+
+    def __init__(self, url: str, tls: ssl.SSLContext, backend: httpcore.AsyncNetworkBackend):
+        parts = urlsplit(url)
+        default_port = 443 if parts.scheme == "https" else 80
+        self._origin = httpcore.Origin(
+            parts.scheme.encode(), (parts.hostname or "").encode(), parts.port or default_port
+        )
+        self._tls, self._backend = tls, backend
+        self._connection: httpcore.AsyncHTTPConnection | None = None
+
+    async def request(self, url: str, headers, content: bytes, extensions) -> httpcore.Response:
+        """POST CONTENT on this slot's connection (a new one if the last was closed)."""
+        connection = self._connection
+        if connection is None or not connection.is_available() or connection.has_expired():
+            if connection is not None:
+                await connection.aclose()
+            connection = self._connection = httpcore.AsyncHTTPConnection(
+                self._origin, ssl_context=self._tls, network_backend=self._backend
+            )
+        return await connection.request(
+            b"POST", url, headers=headers, content=content, extensions=extensions
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection, if one is open."""
+        if self._connection is not None:
+            await self._connection.aclose()
+
+
+def _socket_readable(sock) -> bool:
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True  # a broken socket reads as readable: the pool then drops it
+    return bool(readable)
+
+
+def _with_params(url: str, params: dict[str, str]) -> str:
+    if not params:
+        return url
+    from urllib.parse import urlencode
+
+    return url + ("&" if "?" in url else "?") + urlencode(params)
 
 
 def _describe(error: Exception) -> str:
