@@ -214,6 +214,10 @@ class Sender:
         """Wait for a free slot and take its connection; hand it back with `release`."""
         return await self._idle.get()
 
+    def free_slots(self) -> int:
+        """How many slots are idle right now."""
+        return self._idle.qsize()
+
     def release(self, slot: _Slot) -> None:
         """Give a slot back."""
         self._idle.put_nowait(slot)

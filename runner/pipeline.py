@@ -459,6 +459,27 @@ class _Engine:
 
         sender = Sender(settings, self.campaign.send.concurrency)
         in_flight: set[asyncio.Task] = set()
+        ready: list[tuple[Prepared, object]] = []  # leased, not yet marked and started
+
+        def start_ready() -> None:
+            # One commit marks every leased key `sending` before any of their POSTs: when
+            # several slots are free at once, they share a commit instead of one each.
+            if not ready:
+                return
+            if self.stop_reason:  # a request that finished meanwhile stopped the run
+                for item, slot in ready:
+                    sender.release(slot)
+                    self._emit(item, "not-attempted", f"not sent: {self.stop_reason}")
+                ready.clear()
+                return
+            marks = [(self._full_key(item), item.row, item.phone) for item, _ in ready]
+            self.journal.mark_sending(marks, self.run_id)
+            for item, slot in ready:
+                task = asyncio.create_task(self._deliver(sender, slot, item))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            ready.clear()
+
         self._install_signal_handlers(in_flight)
         try:
             for item in items:
@@ -470,22 +491,25 @@ class _Engine:
                     continue
                 if self._decided_by_journal(item):
                     continue
-                client = await sender.lease()
+                if sender.free_slots() == 0 or sender.limiter.rate:
+                    start_ready()  # about to wait: send what is leased first
+                slot = await sender.lease()
                 await sender.limiter.acquire()
                 self._check_clock()
                 if self.stop_reason:
-                    sender.release(client)
+                    sender.release(slot)
                     self._emit(item, "not-attempted", f"not sent: {self.stop_reason}")
                     continue
-                self.journal.mark_sending(
-                    [(self._full_key(item), item.row, item.phone)], self.run_id
-                )
-                task = asyncio.create_task(self._deliver(sender, client, item))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
+                ready.append((item, slot))
+                if sender.free_slots() == 0:
+                    start_ready()
+            start_ready()
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
         finally:
+            for item, slot in ready:  # leased when the run broke off: never marked or sent
+                sender.release(slot)
+                self._emit(item, "not-attempted", "not sent: the run broke off")
             self._remove_signal_handlers()
             await sender.aclose()
             self.journal.flush()
