@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from runner.errors import EXIT_INVALID, EXIT_OK, CampaignError
+from runner.schemas import MESSAGE_TYPES
 
 _EXISTING_FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -479,20 +480,7 @@ def status(campaign_file, state_dir, as_json):
 @click.argument(
     "kind",
     metavar="TYPE",
-    type=click.Choice(
-        [
-            "text",
-            "template",
-            "interactive",
-            "contacts",
-            "location",
-            "image",
-            "audio",
-            "video",
-            "document",
-            "sticker",
-        ]
-    ),
+    type=click.Choice(MESSAGE_TYPES),
 )
 @click.option(
     "--output",

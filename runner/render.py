@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from jinja2 import meta
+from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from runner.campaign import Campaign, SourceMap, has_template_markup
@@ -45,16 +45,10 @@ def _placeholder_expression(match: re.Match) -> str:
     return "{{ row[" + repr(name) + "] }}"
 
 
-class _BlankAwareUndefined(jinja2.StrictUndefined):
-    """Raise, naming the column, whenever a missing or blank value would leave a hole."""
-
-    __slots__ = ()
-
-
 def environment() -> ImmutableSandboxedEnvironment:
     """The sandboxed Jinja environment every campaign template is compiled in."""
     return ImmutableSandboxedEnvironment(
-        undefined=_BlankAwareUndefined,
+        undefined=jinja2.StrictUndefined,  # a blank value raises: never a hole in a message
         autoescape=False,
         keep_trailing_newline=True,
     )
@@ -147,7 +141,7 @@ class Renderer:
             self._problems.append(source.problem(path, f"template error: {error.message}"))
             return lambda context: text
         names = meta.find_undeclared_variables(parsed) - set(self.env.globals) - {"row"}
-        columns = frozenset(names | _row_subscripts(jinja_text))
+        columns = frozenset((names | _row_subscripts(jinja_text)) - _optional_names(parsed))
         self.slots.append(_Slot(path, text, template, columns))
         where = ".".join(str(p) for p in path[1:])
 
@@ -168,6 +162,15 @@ def _context(values: dict[str, str]) -> dict[str, Any]:
     # A blank cell is left out so that using it raises (or falls back to `default(...)`).
     present = {name: value for name, value in values.items() if value.strip()}
     return {**present, "row": present}
+
+
+def _optional_names(parsed: nodes.Template) -> set[str]:
+    """Names a template itself treats as optional: `x is defined`, `x | default(...)`."""
+    guarded = [
+        test.node for test in parsed.find_all(nodes.Test) if test.name in ("defined", "undefined")
+    ]
+    guarded += [f.node for f in parsed.find_all(nodes.Filter) if f.name in ("default", "d")]
+    return {node.name for node in guarded if isinstance(node, nodes.Name)}
 
 
 def _row_subscripts(jinja_text: str) -> set[str]:
