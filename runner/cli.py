@@ -443,7 +443,7 @@ def status(campaign_file, state_dir, as_json):
     path = (state_dir or default_state_dir()) / f"{loaded.name}.sqlite"
     counts, last = {}, None
     if path.exists():
-        journal = Journal(path)
+        journal = Journal(path, readonly=True)
         counts, last = journal.status_counts(), journal.last_run()
         journal.close()
     if as_json:

@@ -71,15 +71,21 @@ class Previous:
 class Journal:
     """The campaign's delivery journal (one SQLite file); not shared between threads."""
 
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, readonly: bool = False):
         self.path = path
+        self._pending: list[tuple] = []
+        if readonly:  # dry runs and `status`: read beside a running campaign, never block it
+            self.db = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+            )
+            self.db.execute("PRAGMA busy_timeout=5000")
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(SCHEMA)
-        self._pending: list[tuple] = []
 
     def close(self) -> None:
         """Commit what is pending and close the file."""

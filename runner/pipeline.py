@@ -276,7 +276,7 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         lock.acquire()
         journal = Journal(state_dir / f"{journal_name}.sqlite")
     elif (state_dir / f"{journal_name}.sqlite").exists():
-        journal = Journal(state_dir / f"{journal_name}.sqlite")  # read to show already-sent rows
+        journal = Journal(state_dir / f"{journal_name}.sqlite", readonly=True)  # already-sent
     report_path = options.report or default_report_path(campaign.name, started.astimezone())
     writer = ReportWriter(report_path)
     run_id = uuid.uuid4().hex

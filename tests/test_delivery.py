@@ -442,3 +442,12 @@ def _wait_for(condition, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(0.01)
+
+
+def test_a_dry_run_reads_the_journal_and_shows_what_is_already_sent(sandbox, tmp_path):
+    path = write_campaign(tmp_path, rows=people(2), gateway_url=sandbox.messages_url)
+    run(path, tmp_path, "--limit", "1")
+    result = run(path, tmp_path, "--dry-run", report="dry.csv")
+    assert result.exit_code == 0
+    assert statuses(tmp_path, "dry.csv") == ["already-sent", "dry-run"]
+    assert len(sandbox.messages()) == 1
