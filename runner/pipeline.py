@@ -267,13 +267,18 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
             rate_per_s=campaign.send.rate_per_s,
             backoff_s=campaign.send.backoff_s,
         )
-    source = open_source(campaign, options.recipients)
     state_dir = options.state_dir or default_state_dir()
     journal_name = options.journal_name or campaign.name
     lock = Lock(state_dir / f"{journal_name}.lock")
     journal = None
     if not options.dry_run:
-        lock.acquire()
+        lock.acquire()  # first: a busy campaign is refused before any file is read
+    try:
+        source = open_source(campaign, options.recipients)
+    except BaseException:
+        lock.release()
+        raise
+    if not options.dry_run:
         journal = Journal(state_dir / f"{journal_name}.sqlite")
     elif (state_dir / f"{journal_name}.sqlite").exists():
         journal = Journal(state_dir / f"{journal_name}.sqlite", readonly=True)  # already-sent

@@ -295,3 +295,25 @@ def test_yes_skips_the_question_on_a_terminal(sandbox, tmp_path):
     )
     assert returncode == 0 and len(sandbox.messages()) == 2
     assert "[y/N]" not in terminal and "sent 2" in out
+
+
+def test_the_installed_command_works_from_any_folder(tmp_path):
+    """`pip install .` ships the schemas: the console script needs no source checkout."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "campaign"
+    if not script.exists():
+        pytest.skip("the project is not installed in this interpreter's environment")
+    schema = subprocess.run(
+        [script, "schema", "text"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert schema.returncode == 0 and json.loads(schema.stdout)["$id"] == "text.schema.json"
+    checked = subprocess.run(
+        [script, "validate", CAMPAIGNS / "template.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stderr
