@@ -205,7 +205,10 @@ class Sender:
         # One TLS context for every slot: building one costs ~30 ms (it loads the CA file).
         tls = ssl.create_default_context(cafile=certifi.where())
         backend = _AsyncioBackend()
-        self._slots = [_Slot(settings.url, tls, backend) for _ in range(concurrency)]
+        if concurrency == 1:
+            self._slots: list[_Slot] = [_BlockingSlot(settings.url, tls)]
+        else:
+            self._slots = [_Slot(settings.url, tls, backend) for _ in range(concurrency)]
         self._idle: asyncio.Queue[_Slot] = asyncio.Queue()
         for slot in self._slots:
             self._idle.put_nowait(slot)
@@ -398,7 +401,7 @@ class _AsyncioBackend(httpcore.AsyncNetworkBackend):
 class _Slot:
     """One keep-alive connection to the gateway, opened again whenever it was closed."""
 
-    def __init__(self, url: str, tls: ssl.SSLContext, backend: httpcore.AsyncNetworkBackend):
+    def __init__(self, url: str, tls: ssl.SSLContext, backend: httpcore.AsyncNetworkBackend | None):
         parts = urlsplit(url)
         default_port = 443 if parts.scheme == "https" else 80
         self._origin = httpcore.Origin(
@@ -424,6 +427,39 @@ class _Slot:
         """Close the connection, if one is open."""
         if self._connection is not None:
             await self._connection.aclose()
+
+
+class _BlockingSlot(_Slot):
+    """The slot of a sequential run: the same connection, driven without the event loop.
+
+    With one request in flight there is nothing to overlap, and a blocking call spares
+    each message the event-loop turns of the async stack (which, measured, cost a third
+    of the sequential throughput next to a plain httpx.Client loop). Signals still reach
+    the run: their handlers run as soon as the request in flight returns.
+    """
+
+    def __init__(self, url: str, tls: ssl.SSLContext):
+        super().__init__(url, tls, None)
+        self._connection: httpcore.HTTPConnection | None = None
+
+    async def request(self, url: str, headers, content: bytes, extensions) -> httpcore.Response:
+        connection = self._connection
+        if connection is None or not connection.is_available() or connection.has_expired():
+            if connection is not None:
+                connection.close()
+            connection = self._connection = httpcore.HTTPConnection(
+                self._origin, ssl_context=self._tls, socket_options=_NODELAY
+            )
+        return connection.request(
+            b"POST", url, headers=headers, content=content, extensions=extensions
+        )
+
+    async def aclose(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+
+_NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 
 def _socket_readable(sock) -> bool:

@@ -92,6 +92,10 @@ class Journal:
         self.flush()
         self.db.close()
 
+    def is_empty(self) -> bool:
+        """True when no delivery was ever recorded."""
+        return self.db.execute("SELECT 1 FROM deliveries LIMIT 1").fetchone() is None
+
     def lookup(self, key: str) -> Previous | None:
         """The journal's record of KEY, or None for a key never tried."""
         found = self.db.execute(

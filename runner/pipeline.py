@@ -359,6 +359,9 @@ class _Engine:
         self.campaign = campaign
         self.options = options
         self.journal = journal
+        # A journal empty at the start knows no key: this run's own repeats are duplicates,
+        # caught before here, so a first run skips one lookup per row.
+        self._journal_knows_keys = journal is not None and not journal.is_empty()
         self.writer = writer
         self.run_id = run_id
         self.stop_reason: str | None = None
@@ -390,7 +393,7 @@ class _Engine:
 
     def _decided_by_journal(self, item: Prepared) -> bool:
         """Report a key an earlier run already handled; True when it must not be sent now."""
-        if self.journal is None:
+        if not self._journal_knows_keys:
             return False
         previous = self.journal.lookup(self._full_key(item))
         if previous is None:
@@ -466,7 +469,9 @@ class _Engine:
         in_flight: set[asyncio.Task] = set()
         ready: list[tuple[Prepared, object]] = []  # leased, not yet marked and started
 
-        def start_ready() -> None:
+        sequential = self.campaign.send.concurrency == 1
+
+        async def start_ready() -> None:
             # One commit marks every leased key `sending` before any of their POSTs: when
             # several slots are free at once, they share a commit instead of one each.
             if not ready:
@@ -479,11 +484,15 @@ class _Engine:
                 return
             marks = [(self._full_key(item), item.row, item.phone) for item, _ in ready]
             self.journal.mark_sending(marks, self.run_id)
-            for item, slot in ready:
+            started, ready[:] = list(ready), []
+            for item, slot in started:
+                if sequential:  # one at a time: no task to schedule, nothing to overlap
+                    await self._deliver(sender, slot, item)
+                    await asyncio.sleep(0)  # a turn of the loop, so a signal is heard now
+                    continue
                 task = asyncio.create_task(self._deliver(sender, slot, item))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
-            ready.clear()
 
         self._install_signal_handlers(in_flight)
         try:
@@ -497,7 +506,7 @@ class _Engine:
                 if self._decided_by_journal(item):
                     continue
                 if sender.free_slots() == 0 or sender.limiter.rate:
-                    start_ready()  # about to wait: send what is leased first
+                    await start_ready()  # about to wait: send what is leased first
                 slot = await sender.lease()
                 await sender.limiter.acquire()
                 self._check_clock()
@@ -507,8 +516,8 @@ class _Engine:
                     continue
                 ready.append((item, slot))
                 if sender.free_slots() == 0:
-                    start_ready()
-            start_ready()
+                    await start_ready()
+            await start_ready()
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
         finally:
