@@ -497,13 +497,15 @@ class _Engine:
         self._install_signal_handlers(in_flight)
         try:
             for item in items:
+                if item.seq % 1000 == 0:
+                    await asyncio.sleep(0)  # long runs of skipped rows must still hear signals
                 if item.status is not None:
                     self._emit(item, item.status, item.error)
                     continue
+                if self._decided_by_journal(item):
+                    continue
                 if self.stop_reason:
                     self._emit(item, "not-attempted", f"not sent: {self.stop_reason}")
-                    continue
-                if self._decided_by_journal(item):
                     continue
                 if sender.free_slots() == 0 or sender.limiter.rate:
                     await start_ready()  # about to wait: send what is leased first

@@ -451,3 +451,27 @@ def test_a_dry_run_reads_the_journal_and_shows_what_is_already_sent(sandbox, tmp
     assert result.exit_code == 0
     assert statuses(tmp_path, "dry.csv") == ["already-sent", "dry-run"]
     assert len(sandbox.messages()) == 1
+
+
+def test_sigterm_is_heard_while_a_rerun_skips_rows_already_sent(sandbox, tmp_path):
+    total = 30_000
+    path = write_campaign(tmp_path, rows=people(total), gateway_url=sandbox.messages_url)
+    state = tmp_path / "state"
+    # Fill the journal as an earlier run would have, without sending 30,000 messages here.
+    from runner.journal import Journal
+
+    journal = Journal(state / "test-campaign.sqlite")
+    journal.mark_sending(
+        [(f"test-campaign:{p['phone']}", i + 2, p["phone"]) for i, p in enumerate(people(total))],
+        "earlier",
+    )
+    for p in people(total):
+        journal.record(f"test-campaign:{p['phone']}", "sent", message_id="wamid.x", http_status=200)
+    journal.close()
+    process = start_process(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path))
+    _wait_for(lambda: (tmp_path / "r.csv").exists() and (tmp_path / "r.csv").stat().st_size > 0)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 143
+    assert sandbox.messages() == []
+    assert set(statuses(tmp_path)) == {"already-sent"}  # stopping does not hide what is done
