@@ -196,7 +196,7 @@ def _run_summary(result) -> str:
 
     lines = [format_counts(result.counts)]
     rate = result.attempted / result.duration_s if result.duration_s > 0 else 0.0
-    lines[0] += f" in {result.duration_s:.1f} s ({rate:.0f} messages/s)"
+    lines[0] += f" in {result.duration_s:.1f} s ({rate:.{0 if rate >= 10 else 1}f} messages/s)"
     lines.append(result.reason)
     if result.report and result.report.exists():
         lines.append(f"report: {result.report}")

@@ -353,18 +353,21 @@ def test_a_second_run_of_the_same_campaign_exits_4_while_one_is_running(sandbox_
     assert not (tmp_path / "second.csv").exists()
 
 
-def test_sigterm_finishes_the_request_in_flight_and_writes_the_report(sandbox_factory, tmp_path):
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_finishes_the_request_in_flight_and_writes_the_report(
+    signum, code, sandbox_factory, tmp_path
+):
     gateway = sandbox_factory(Faults(latency_ms=50))
     path = write_campaign(tmp_path, rows=people(100), gateway_url=gateway.messages_url)
     process = start_process(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path))
     _wait_for(lambda: len(gateway.messages()) >= 5)
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 143
+    process.send_signal(signum)
+    assert process.wait(timeout=30) == code
     report = statuses(tmp_path)
     assert len(report) == 100 and "not-attempted" in report and "unknown" not in report
     assert report.count("sent") == len(gateway.messages())
     summary = json.loads((tmp_path / "r.json").read_text())
-    assert summary["exit_code"] == 143 and "SIGTERM" in summary["reason"]
+    assert summary["exit_code"] == code and signal.Signals(signum).name in summary["reason"]
     assert run(path, tmp_path, report="rest.csv").exit_code == 0
     assert set(received_per_phone(gateway).values()) == {1} and len(gateway.messages()) == 100
 
