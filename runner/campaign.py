@@ -81,12 +81,6 @@ class Window:
                 return opening
         return local
 
-    def closes_at(self, now: datetime) -> datetime:
-        """When the window that is open at NOW closes."""
-        local = self._local(now)
-        closing = datetime.combine(local.date(), self.end, tzinfo=local.tzinfo)
-        return closing if closing > local else closing + timedelta(days=1)
-
 
 @dataclass(frozen=True)
 class Recipients:

@@ -53,7 +53,6 @@ class Outcome:
     error: str | None = None
     permanent: bool = False
     abort: str | None = None  # set when every later recipient would fail the same way
-    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -273,7 +272,7 @@ class Sender:
             ) as error:
                 text = f"no answer after the request was sent ({_describe(error)})"
                 if not settings.retry_timeouts:
-                    return Outcome("unknown", error=text, attempts=attempt)
+                    return Outcome("unknown", error=text)
                 verdict, status = Verdict("retry", None, text), None
             else:
                 status = response.status
@@ -283,7 +282,7 @@ class Sender:
                 verdict = classify(status, response.content, answer_headers)
             if verdict.kind == "sent":
                 self.limiter.recover(settings.rate_per_s)
-                return Outcome("sent", verdict.message_id, status, attempts=attempt)
+                return Outcome("sent", verdict.message_id, status)
             if verdict.kind == "abort":
                 return Outcome(
                     "failed",
@@ -292,11 +291,10 @@ class Sender:
                     verdict.error,
                     permanent=False,
                     abort=verdict.error,
-                    attempts=attempt,
                 )
             if verdict.kind == "permanent" or attempt > settings.retries:
                 permanent = verdict.kind == "permanent"
-                return Outcome("failed", None, status, verdict.error, permanent, attempts=attempt)
+                return Outcome("failed", None, status, verdict.error, permanent)
             await self._wait_before_retry(verdict, status, attempt)
 
     async def _wait_before_retry(self, verdict: Verdict, status: int | None, attempt: int) -> None:
