@@ -64,12 +64,13 @@ class Window:
     def is_open(self, now: datetime) -> bool:
         """True when NOW (an aware datetime) falls inside the window."""
         local = self._local(now)
-        if local.weekday() not in self.days:
-            return False
         moment = local.time().replace(tzinfo=None)
         if self.start <= self.end:
-            return self.start <= moment < self.end
-        return moment >= self.start or moment < self.end  # a window across midnight
+            return local.weekday() in self.days and self.start <= moment < self.end
+        # Across midnight: the hours after midnight belong to the day the window opened.
+        if moment >= self.start:
+            return local.weekday() in self.days
+        return moment < self.end and (local.weekday() - 1) % 7 in self.days
 
     def next_open(self, now: datetime) -> datetime:
         """The next moment at or after NOW when the window is open."""

@@ -305,6 +305,9 @@ def test_a_window_across_midnight(tmp_path):
     assert window.is_open(at("2026-11-28T23:30:00"))
     assert window.is_open(at("2026-11-29T05:59:00"))
     assert not window.is_open(at("2026-11-29T06:00:00"))
+    fridays = campaign_mod._parse_window(f"22:00-06:00 {SAO_PAULO}", ["fri"])
+    assert fridays.is_open(at("2026-11-28T02:00:00"))  # Saturday early: Friday's night
+    assert not fridays.is_open(at("2026-11-28T22:30:00"))  # Saturday night is not Friday's
 
 
 def test_an_expired_campaign_sends_nothing(sandbox, tmp_path):
