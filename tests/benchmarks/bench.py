@@ -58,23 +58,6 @@ LATENCY_MS = 50
 HELP_MAX_MS = 300
 BUSY_LOAD = 0.5  # a 1-minute load average above this means something else is running
 
-# The abandoned-cart message, used when the repository's example is not beside this file.
-FALLBACK_MESSAGE = {
-    "type": "template",
-    "template": {
-        "name": "beta_abandoncart_link_v1_1",
-        "language": {"policy": "deterministic", "code": "pt_BR"},
-        "components": [
-            {"type": "body", "parameters": [{"type": "text", "text": "[name]"}]},
-            {
-                "type": "button",
-                "sub_type": "url",
-                "index": "0",
-                "parameters": [{"type": "text", "text": "[target_url]"}],
-            },
-        ],
-    },
-}
 NAMES = (
     "Ana",
     "Bruno",
@@ -309,13 +292,7 @@ def example_campaign() -> dict:
     """The repository's abandoned-cart campaign (its message, recipients key and version)."""
     import yaml
 
-    if EXAMPLE.is_file():
-        return yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    return {
-        "recipients": {"key": "[phone]-[cart_id]", "default_region": "BR"},
-        "gateway": {"version": "4.0"},
-        "message": FALLBACK_MESSAGE,
-    }
+    return yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
 
 
 def write_campaign(path: Path, recipients: Path, url: str, concurrency: int = 1) -> Path:
