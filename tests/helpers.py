@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -103,6 +104,41 @@ def start_process(args: list[str], env: dict[str, str] | None = None) -> subproc
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def on_a_terminal(
+    args: list, env: dict[str, str] | None = None, *, streams=("stdout",), answer: str | None = None
+) -> tuple[int, str, str]:
+    """Run `python -m runner ARGS` with STREAMS on a pseudo-terminal, answering `[y/N]` with
+    ANSWER; return the exit code, what the terminal showed and what went to a piped stdout."""
+    leader, follower = pty.openpty()
+    defaults = {
+        "stdin": subprocess.DEVNULL,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.DEVNULL,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", *[str(a) for a in args]],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        **{name: follower if name in streams else way for name, way in defaults.items()},
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closes when the process exits
+            break
+        if not chunk:
+            break
+        shown += chunk
+        if answer is not None and b"[y/N]" in shown:
+            os.write(leader, answer.encode() + b"\n")
+            answer = None
+    os.close(leader)
+    piped = process.stdout.read().decode() if process.stdout else ""
+    return process.wait(timeout=60), shown.decode(), piped
 
 
 def read_report(path: Path) -> list[dict]:

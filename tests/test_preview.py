@@ -10,17 +10,14 @@ from __future__ import annotations
 import csv
 import json
 import os
-import pty
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers import CAMPAIGNS, ROOT, TEXT_MESSAGE, cli, env_for, write_campaign
+from helpers import CAMPAIGNS, TEXT_MESSAGE, cli, env_for, on_a_terminal, write_campaign
 from seed_bodies import SEED_BODIES
 
 from runner.pipeline import Prepared
@@ -445,34 +442,10 @@ def test_the_text_preview_starts_with_the_campaign_its_counts_and_who_would_fail
     assert "\x1b[" not in result.output  # no colour when stdout is not a terminal
 
 
-def on_a_terminal(args: list) -> str:
-    """Run `python -m runner ARGS` with stdout on a pseudo-terminal; return what it printed."""
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "runner", *map(str, args)],
-        cwd=ROOT,
-        stdout=follower,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # the terminal closes when the process exits
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    assert process.wait(timeout=60) == 1
-    return b"".join(chunks).decode("utf-8")
-
-
 def test_the_text_preview_is_in_colour_on_a_terminal(tmp_path):
     path = write_campaign(tmp_path, rows=TROUBLED_CSV, message=TEXT_MESSAGE)
-    output = on_a_terminal(["preview", path])
+    code, output, _ = on_a_terminal(["preview", path])
+    assert code == 1
     assert "\x1b[32m  ready: 1" in output  # green
     assert "\x1b[31m  invalid: 2" in output  # red
     assert "\x1b[33m  duplicate: 1" in output  # yellow

@@ -120,3 +120,22 @@ def test_phone_numbers_as_people_type_them(typed, region, expected):
 def test_phone_numbers_that_cannot_be_sent_say_why(typed, reason):
     with pytest.raises(PhoneError, match=reason):
         normalise_phone(typed, "BR")
+
+
+@pytest.mark.parametrize(
+    "recipients, expected",
+    [
+        ({"file": "missing.csv"}, "missing.csv: no such recipients file"),
+        ({"exclude": ["no-opt-outs.csv"]}, "no-opt-outs.csv: no such recipients file"),
+        ({"encoding": "klingon"}, "unknown encoding 'klingon'"),
+    ],
+    ids=["recipients file", "exclusion file", "encoding"],
+)
+def test_a_recipients_setting_that_cannot_be_read_stops_before_sending(
+    recipients, expected, tmp_path, sandbox
+):
+    path = write_campaign(tmp_path, gateway_url=sandbox.messages_url, recipients=recipients)
+    result = cli(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path))
+    assert result.exit_code == 2
+    assert expected in result.output
+    assert sandbox.messages() == []

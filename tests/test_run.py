@@ -14,6 +14,7 @@ from helpers import (
     campaign_process,
     cli,
     env_for,
+    on_a_terminal,
     read_report,
     write_campaign,
 )
@@ -191,17 +192,67 @@ def test_a_missing_apikey_variable_is_an_error_before_sending(sandbox, tmp_path)
     assert sandbox.messages() == []
 
 
-def test_extra_headers_and_params_reach_the_gateway(sandbox, tmp_path):
+@pytest.fixture
+def recording_gateway():
+    """A bare HTTP server on loopback that keeps each request's path and headers verbatim
+    (the sandbox keeps no credential headers, so it cannot show that these went out)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append({"path": self.path, "headers": dict(self.headers)})
+            answer = json.dumps({"messages": [{"id": f"wamid.{len(seen)}"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.seen = seen
+    server.url = f"http://127.0.0.1:{server.server_port}/api/Messages"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_extra_headers_and_params_reach_the_gateway(recording_gateway, tmp_path):
     path = write_campaign(
         tmp_path,
-        gateway_url=sandbox.messages_url,
+        gateway_url=recording_gateway.url,
         gateway={"headers": {"x-origin-group": "${ORIGIN}"}, "params": {"phone_id": "123"}},
     )
     result = cli(
         ["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path, ORIGIN="grp-7")
     )
     assert result.exit_code == 0, result.output
-    assert len(sandbox.messages()) == 2
+    assert len(recording_gateway.seen) == 2
+    for request in recording_gateway.seen:
+        assert request["path"] == "/api/Messages?phone_id=123"
+        assert request["headers"]["x-origin-group"] == "grp-7"
+        assert request["headers"]["apikey"] == "test-key"
+        assert request["headers"]["version"] == "4.0"
+        assert request["headers"]["Content-Type"] == "application/json"
+
+
+def test_an_unset_header_variable_is_an_error_before_sending(recording_gateway, tmp_path):
+    path = write_campaign(
+        tmp_path,
+        gateway_url=recording_gateway.url,
+        gateway={"headers": {"x-origin-group": "${ORIGIN_NOT_SET}"}},
+    )
+    result = cli(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path))
+    assert result.exit_code == 2
+    assert "environment variable ORIGIN_NOT_SET is not set" in result.output
+    assert recording_gateway.seen == []
 
 
 def test_the_report_neutralises_cells_a_spreadsheet_would_run(sandbox, tmp_path):
@@ -244,44 +295,14 @@ def test_python_dash_m_and_help_work_as_a_subprocess():
     assert done.returncode == 0 and "Exit codes" in done.stdout
 
 
-def _run_on_a_terminal(args, env, answer: str | None):
-    """Run the CLI with a pseudo-terminal as stdin and stderr, answer its question, return."""
-    import os
-    import pty
-    import subprocess
-    import sys
-
-    main_fd, terminal_fd = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "runner", *map(str, args)],
-        stdin=terminal_fd,
-        stderr=terminal_fd,
-        stdout=subprocess.PIPE,
-        env={**os.environ, **env},
-        text=True,
-    )
-    os.close(terminal_fd)
-    seen = b""
-    while answer is not None and b"[y/N]" not in seen:
-        seen += os.read(main_fd, 1024)
-    if answer is not None:
-        os.write(main_fd, answer.encode() + b"\n")
-    out, _ = process.communicate(timeout=60)
-    if answer is None:
-        os.set_blocking(main_fd, False)
-        try:
-            seen += os.read(main_fd, 65536)
-        except (BlockingIOError, OSError):
-            pass
-    os.close(main_fd)
-    return process.returncode, seen.decode(), out
-
-
 @pytest.mark.parametrize("answer, code, received", [("n", 2, 0), ("y", 0, 2)])
 def test_on_a_terminal_run_asks_before_sending(answer, code, received, sandbox, tmp_path):
     path = write_campaign(tmp_path, gateway_url=sandbox.messages_url)
-    returncode, question, _ = _run_on_a_terminal(
-        ["run", path, "--report", tmp_path / "r.csv"], env_for(tmp_path), answer
+    returncode, question, _ = on_a_terminal(
+        ["run", path, "--report", tmp_path / "r.csv"],
+        env_for(tmp_path),
+        streams=("stdin", "stderr"),
+        answer=answer,
     )
     assert f"to up to 2 recipient(s) through {sandbox.messages_url}?" in question
     assert returncode == code
@@ -290,8 +311,10 @@ def test_on_a_terminal_run_asks_before_sending(answer, code, received, sandbox, 
 
 def test_yes_skips_the_question_on_a_terminal(sandbox, tmp_path):
     path = write_campaign(tmp_path, gateway_url=sandbox.messages_url)
-    returncode, terminal, out = _run_on_a_terminal(
-        ["run", path, "--yes", "--report", tmp_path / "r.csv"], env_for(tmp_path), None
+    returncode, terminal, out = on_a_terminal(
+        ["run", path, "--yes", "--report", tmp_path / "r.csv"],
+        env_for(tmp_path),
+        streams=("stdin", "stderr"),
     )
     assert returncode == 0 and len(sandbox.messages()) == 2
     assert "[y/N]" not in terminal and "sent 2" in out
