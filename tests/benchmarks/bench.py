@@ -7,7 +7,7 @@ Run by hand, never by CI (pytest does not collect this folder):
     python tests/benchmarks/bench.py --only dry-run,sequential --json figures.json
     sudo python tests/benchmarks/bench.py --install-nginx   # apt-get install nginx-light first
 
-Every measured run is the real command, `python -m runner run ...`, in its own process with a
+Every measured run is the real command, `python -m campaign_runner run ...`, in its own process with a
 fresh --state folder; throughput is read from the runner's own JSON summary (messages over
 `duration_s`) and peak memory from the child's rusage. The gateways (the sandbox, nginx) run
 in their own processes so their CPU is not counted as the runner's. Only 127.0.0.1 is used.
@@ -376,7 +376,7 @@ class Bench:
         argv = [
             sys.executable,
             "-m",
-            "runner",
+            "campaign_runner",
             "run",
             str(campaign),
             "--report",
@@ -425,7 +425,7 @@ class Bench:
             argv = [
                 sys.executable,
                 "-m",
-                "runner",
+                "campaign_runner",
                 "preview",
                 str(campaign),
                 "--format",
@@ -497,7 +497,7 @@ class Bench:
         argv = [
             sys.executable,
             "-m",
-            "runner",
+            "campaign_runner",
             "sandbox",
             "--host",
             "127.0.0.1",
@@ -521,7 +521,7 @@ class Bench:
         runs = 5
         commands = [
             ("python -c pass (interpreter alone)", [sys.executable, "-c", "pass"]),
-            ("python -m runner --help", [sys.executable, "-m", "runner", "--help"]),
+            ("python -m campaign_runner --help", [sys.executable, "-m", "campaign_runner", "--help"]),
         ]
         script = Path(sys.executable).parent / "campaign"
         if script.exists():
@@ -969,12 +969,12 @@ def machine_facts(runner_where: str) -> dict:
 
 
 def locate_runner() -> tuple[str, str | None]:
-    """Where `python -m runner` comes from; the source tree via PYTHONPATH when not installed."""
-    spec = importlib.util.find_spec("runner")
+    """Where `python -m campaign_runner` comes from; the source tree when not installed."""
+    spec = importlib.util.find_spec("campaign_runner")
     if spec is not None and spec.origin:
         return str(Path(spec.origin).parent), None
-    if (REPO / "runner" / "__init__.py").is_file():
-        return f"{REPO / 'runner'} (not installed: source tree via PYTHONPATH)", str(REPO)
+    if (REPO / "campaign_runner" / "__init__.py").is_file():
+        return f"{REPO / 'campaign_runner'} (not installed: source tree via PYTHONPATH)", str(REPO)
     raise SystemExit("campaign-runner is not installed in this Python: pip install . first")
 
 

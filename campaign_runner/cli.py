@@ -15,8 +15,8 @@ from pathlib import Path
 
 import click
 
-from runner.errors import EXIT_INVALID, EXIT_OK, CampaignError
-from runner.schemas import MESSAGE_TYPES
+from campaign_runner.errors import EXIT_INVALID, EXIT_OK, CampaignError
+from campaign_runner.schemas import MESSAGE_TYPES
 
 _EXISTING_FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -54,8 +54,8 @@ def main():
 @click.option("--recipients", type=_EXISTING_FILE, help="CSV to use instead of recipients.file.")
 def validate(campaigns, recipients):
     """Check campaign files and every rendered message, without sending anything."""
-    from runner import campaign as campaign_mod
-    from runner import pipeline
+    from campaign_runner import campaign as campaign_mod
+    from campaign_runner import pipeline
 
     worst = EXIT_OK
     for path in campaigns:
@@ -138,9 +138,9 @@ def run(
     yes,
 ):
     """Render, validate and send the campaign, then write the report."""
-    from runner import campaign as campaign_mod
-    from runner import pipeline
-    from runner.report import default_report_path
+    from campaign_runner import campaign as campaign_mod
+    from campaign_runner import pipeline
+    from campaign_runner.report import default_report_path
 
     loaded = campaign_mod.load(campaign_file)
     report = report or default_report_path(loaded.name, datetime.now().astimezone())
@@ -156,7 +156,7 @@ def run(
     )
     gateway = None
     if sandbox and not dry_run:
-        from runner.sandbox import Sandbox, SandboxConfig
+        from campaign_runner.sandbox import Sandbox, SandboxConfig
 
         record = report.with_suffix(".sandbox.jsonl")
         gateway = Sandbox(SandboxConfig(port=0, record=record)).start()
@@ -192,7 +192,7 @@ def run(
 
 
 def _run_summary(result) -> str:
-    from runner.report import format_counts
+    from campaign_runner.report import format_counts
 
     lines = [format_counts(result.counts)]
     rate = result.attempted / result.duration_s if result.duration_s > 0 else 0.0
@@ -209,7 +209,7 @@ def _interactive() -> bool:
 
 def _progress_printer():
     """A live line on a terminal; under cron, a plain line every few seconds."""
-    from runner.report import format_counts
+    from campaign_runner.report import format_counts
 
     tty = sys.stderr.isatty()
     started = time.monotonic()
@@ -266,9 +266,9 @@ def _print_warnings(warnings) -> None:
 @_reports_errors
 def preview(campaign_file, recipients, limit, sample, fmt, output):
     """Show what each recipient would receive (jsonl: the exact request bodies; html: as chats)."""
-    from runner import campaign as campaign_mod
-    from runner import pipeline
-    from runner import preview as preview_mod
+    from campaign_runner import campaign as campaign_mod
+    from campaign_runner import pipeline
+    from campaign_runner import preview as preview_mod
 
     if output and fmt != "html":
         raise click.UsageError("--output is for --format html; redirect text or jsonl with >")
@@ -290,7 +290,7 @@ def preview(campaign_file, recipients, limit, sample, fmt, output):
     source = pipeline.open_source(loaded, recipients)
     items = preview_mod.shown_rows(source, limit, sample, summary.total)
     if fmt == "html":
-        from runner import preview_html
+        from campaign_runner import preview_html
 
         path = output or Path("reports") / f"{loaded.name}-preview.html"
         shown = preview_html.write_page(path, summary, items)
@@ -318,7 +318,7 @@ _ROLE_STYLES = {
 @click.argument("name", required=False, default="campaign")
 def schema(name):
     """Print a JSON Schema: campaign (default), message, or one message type."""
-    from runner import schemas
+    from campaign_runner import schemas
 
     if name not in schemas.schema_names():
         raise click.BadParameter(
@@ -385,7 +385,7 @@ def sandbox(
     idempotency,
 ):
     """Serve a local Messages API gateway for rehearsals, with faults on demand."""
-    from runner.sandbox import Faults, SandboxConfig, serve
+    from campaign_runner.sandbox import Faults, SandboxConfig, serve
 
     rates = {}
     for spec in fails:
@@ -436,8 +436,8 @@ def sandbox(
 @_reports_errors
 def status(campaign_file, state_dir, as_json):
     """Show the journal: how many keys are sent, failed or unknown, and the last run."""
-    from runner import campaign as campaign_mod
-    from runner.journal import Journal, default_state_dir
+    from campaign_runner import campaign as campaign_mod
+    from campaign_runner.journal import Journal, default_state_dir
 
     loaded = campaign_mod.load(campaign_file)
     path = (state_dir or default_state_dir()) / f"{loaded.name}.sqlite"
@@ -491,7 +491,7 @@ def status(campaign_file, state_dir, as_json):
 @_reports_errors
 def init(kind, output, force):
     """Write a commented starter campaign of one message type and a sample CSV beside it."""
-    from runner import starters
+    from campaign_runner import starters
 
     campaign_path, csv_path = starters.write_starter(kind, output or Path(f"{kind}.yaml"), force)
     click.echo(f"wrote {campaign_path} and {csv_path}")

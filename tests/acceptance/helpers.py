@@ -13,9 +13,9 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from runner.cli import main
+from campaign_runner.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGNS = ROOT / "campaigns"
 APIKEY_ENV = "TEST_CAMPAIGN_APIKEY"
 
@@ -83,10 +83,10 @@ def cli(args: list[str], env: dict[str, str] | None = None, input: str | None = 
 
 
 def campaign_process(args: list[str], env: dict[str, str] | None = None, **kwargs):
-    """Run `python -m runner ARGS` as a real subprocess; return the CompletedProcess."""
+    """Run `python -m campaign_runner ARGS` as a real subprocess; return the CompletedProcess."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "runner", *[str(a) for a in args]],
+        [sys.executable, "-m", "campaign_runner", *[str(a) for a in args]],
         env=full_env,
         capture_output=True,
         text=True,
@@ -96,9 +96,9 @@ def campaign_process(args: list[str], env: dict[str, str] | None = None, **kwarg
 
 
 def start_process(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start `python -m runner ARGS` in the background."""
+    """Start `python -m campaign_runner ARGS` in the background."""
     return subprocess.Popen(
-        [sys.executable, "-m", "runner", *[str(a) for a in args]],
+        [sys.executable, "-m", "campaign_runner", *[str(a) for a in args]],
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -109,7 +109,7 @@ def start_process(args: list[str], env: dict[str, str] | None = None) -> subproc
 def on_a_terminal(
     args: list, env: dict[str, str] | None = None, *, streams=("stdout",), answer: str | None = None
 ) -> tuple[int, str, str]:
-    """Run `python -m runner ARGS` with STREAMS on a pseudo-terminal, answering `[y/N]` with
+    """Run `python -m campaign_runner ARGS` with STREAMS on a pseudo-terminal, answering `[y/N]` with
     ANSWER; return the exit code, what the terminal showed and what went to a piped stdout."""
     leader, follower = pty.openpty()
     defaults = {
@@ -118,7 +118,7 @@ def on_a_terminal(
         "stderr": subprocess.DEVNULL,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "runner", *[str(a) for a in args]],
+        [sys.executable, "-m", "campaign_runner", *[str(a) for a in args]],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         **{name: follower if name in streams else way for name, way in defaults.items()},

@@ -1,7 +1,7 @@
 """Validate stage: JSON Schemas for campaigns and message bodies, with errors a person can act on.
 
 The schema files live in `schemas/` at the top of the project; the wheel ships them inside
-the package as `runner/schemas/`. Validators are compiled once per process.
+the package as `campaign_runner/schemas/`. Validators are compiled once per process.
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ import yaml
 from helpers import CAMPAIGNS, TEXT_MESSAGE, cli, env_for, on_a_terminal, write_campaign
 from seed_bodies import SEED_BODIES
 
-from runner.pipeline import Prepared
-from runner.preview import Summary, Unsendable, sample_evenly
-from runner.preview_html import render_page, whatsapp_markup
+from campaign_runner.pipeline import Prepared
+from campaign_runner.preview import Summary, Unsendable, sample_evenly
+from campaign_runner.preview_html import render_page, whatsapp_markup
 
 EXAMPLES = sorted(path.stem for path in CAMPAIGNS.glob("*.yaml"))
 BROWSER_ARGS = [

@@ -19,7 +19,7 @@ from pathlib import Path
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
-from runner.errors import CampaignInvalid, Problem
+from campaign_runner.errors import CampaignInvalid, Problem
 
 _SCIENTIFIC = re.compile(r"^[+]?\d+(?:[.,]\d+)?[eE][+]?\d+$")
 _DECIMAL = re.compile(r"^[+]?\d+[.,]0+$")

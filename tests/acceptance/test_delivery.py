@@ -18,9 +18,9 @@ from helpers import (
     write_campaign,
 )
 
-from runner import campaign as campaign_mod
-from runner import pipeline
-from runner.sandbox import Faults
+from campaign_runner import campaign as campaign_mod
+from campaign_runner import pipeline
+from campaign_runner.sandbox import Faults
 
 
 def people(n: int, start: int = 0) -> list[dict]:
@@ -464,7 +464,7 @@ def test_sigterm_is_heard_while_a_rerun_skips_rows_already_sent(sandbox, tmp_pat
     path = write_campaign(tmp_path, rows=people(total), gateway_url=sandbox.messages_url)
     state = tmp_path / "state"
     # Fill the journal as an earlier run would have, without sending 30,000 messages here.
-    from runner.journal import Journal
+    from campaign_runner.journal import Journal
 
     journal = Journal(state / "test-campaign.sqlite")
     journal.mark_sending(

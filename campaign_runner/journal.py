@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runner.errors import Problem, RunBusy
+from campaign_runner.errors import Problem, RunBusy
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (

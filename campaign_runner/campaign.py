@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from runner import schemas
-from runner.errors import CampaignInvalid, Problem
+from campaign_runner import schemas
+from campaign_runner.errors import CampaignInvalid, Problem
 
 DEFAULT_GATEWAY_URL = "https://api-cerberus-kong.socialminer.tech/api/Messages"
 DEFAULT_APIKEY_ENV = "CERBERUS_APIKEY"

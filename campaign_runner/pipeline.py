@@ -21,20 +21,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runner import campaign as campaign_mod
-from runner import recipients as recipients_mod
-from runner import schemas
-from runner.campaign import Campaign
-from runner.errors import (
+from campaign_runner import campaign as campaign_mod
+from campaign_runner import recipients as recipients_mod
+from campaign_runner import schemas
+from campaign_runner.campaign import Campaign
+from campaign_runner.errors import (
     EXIT_ABORTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
     CampaignInvalid,
     Problem,
 )
-from runner.journal import Journal, Lock, default_state_dir
-from runner.render import Renderer, RenderError
-from runner.report import (
+from campaign_runner.journal import Journal, Lock, default_state_dir
+from campaign_runner.render import Renderer, RenderError
+from campaign_runner.report import (
     INTENTIONAL,
     ReportWriter,
     Result,
@@ -253,7 +253,7 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         return RunResult(EXIT_OK, early, Counter(), started, options.clock())
     settings = None
     if not options.dry_run:
-        from runner.dispatch import SendSettings
+        from campaign_runner.dispatch import SendSettings
 
         apikey = options.apikey or resolve_apikey(campaign)
         gateway = campaign.gateway
@@ -463,7 +463,7 @@ class _Engine:
     # -- sending --------------------------------------------------------------------------
 
     async def send_all(self, items: Iterator[Prepared], settings) -> None:
-        from runner.dispatch import Sender
+        from campaign_runner.dispatch import Sender
 
         sender = Sender(settings, self.campaign.send.concurrency)
         in_flight: set[asyncio.Task] = set()

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner import pipeline
-from runner.pipeline import Prepared
+from campaign_runner import pipeline
+from campaign_runner.pipeline import Prepared
 
 READY = "ready"
 MAX_LISTED = 1000  # rows listed as not sendable; the rest are counted, to keep memory flat

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner import schemas
-from runner.errors import CampaignInvalid, Problem
+from campaign_runner import schemas
+from campaign_runner.errors import CampaignInvalid, Problem
 
 _HEAD = """\
 # yaml-language-server: $schema=@SCHEMA@

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.sandbox import Faults, Sandbox, SandboxConfig
+from campaign_runner.sandbox import Faults, Sandbox, SandboxConfig
 
 TEST_KEY = "test-key"
 

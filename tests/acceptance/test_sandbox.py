@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runner.sandbox import Faults, Sandbox, SandboxConfig
+from campaign_runner.sandbox import Faults, Sandbox, SandboxConfig
 
 PHONE = "+5511948489500"
 OTHER_PHONE = "+5521987654321"
@@ -471,7 +471,7 @@ def test_a_port_in_use_is_reported_by_start(sandbox):
 
 
 SERVE = (
-    "from runner.sandbox import SandboxConfig, serve\n"
+    "from campaign_runner.sandbox import SandboxConfig, serve\n"
     "serve(SandboxConfig(port=0, apikey='test-key'), lambda line: print(line, flush=True))\n"
 )
 
@@ -535,7 +535,7 @@ def test_by_default_a_repeated_idempotency_key_is_a_second_message(sandbox, clie
 def test_campaign_sandbox_answers_the_seed_curl_with_a_wamid():
     """The documentation's text example, headers and all, sent to `campaign sandbox`."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "runner", "sandbox", "--port", "0"],
+        [sys.executable, "-m", "campaign_runner", "sandbox", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -565,7 +565,7 @@ def test_campaign_sandbox_answers_the_seed_curl_with_a_wamid():
 
 def test_campaign_sandbox_refuses_a_bad_fault_share_clearly():
     done = subprocess.run(
-        [sys.executable, "-m", "runner", "sandbox", "--fail", "429=2"],
+        [sys.executable, "-m", "campaign_runner", "sandbox", "--fail", "429=2"],
         capture_output=True,
         text=True,
         timeout=30,

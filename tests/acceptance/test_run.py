@@ -20,7 +20,7 @@ from helpers import (
 )
 from seed_bodies import SEED_BODIES
 
-from runner.schemas import MESSAGE_TYPES
+from campaign_runner.schemas import MESSAGE_TYPES
 
 
 def example_pointed_at(sandbox, kind: str, folder) -> tuple:

@@ -17,8 +17,8 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from runner.campaign import Campaign, SourceMap, has_template_markup
-from runner.errors import CampaignInvalid, Problem
+from campaign_runner.campaign import Campaign, SourceMap, has_template_markup
+from campaign_runner.errors import CampaignInvalid, Problem
 
 _PLACEHOLDER = re.compile(r"\[([^\W\d][\w-]*)\]")
 _JINJA_SPAN = re.compile(r"(\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\})", re.DOTALL)

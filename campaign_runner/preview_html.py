@@ -17,8 +17,8 @@ from typing import Any
 
 import phonenumbers
 
-from runner.pipeline import Prepared
-from runner.preview import READY, Summary
+from campaign_runner.pipeline import Prepared
+from campaign_runner.preview import READY, Summary
 
 _MONO = re.compile(r"```(.+?)```", re.DOTALL)
 # WhatsApp styles a span only when the marker hugs a word: `*bold*` but not `2 * 3 * 4`.

@@ -14,8 +14,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 from helpers import CAMPAIGNS, ROOT, cli, env_for, read_report
 
-from runner.schemas import MESSAGE_TYPES, schema_dir
-from runner.starters import campaign_slug, schema_reference
+from campaign_runner.schemas import MESSAGE_TYPES, schema_dir
+from campaign_runner.starters import campaign_slug, schema_reference
 
 SCHEMA_LINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)\n")
 

@@ -29,7 +29,7 @@ from urllib.parse import unquote
 
 import h11
 
-from runner import schemas
+from campaign_runner import schemas
 
 API_PATH = "/api/Messages"
 API_VERSION = "4.0"

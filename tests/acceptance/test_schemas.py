@@ -9,8 +9,8 @@ import pytest
 from jsonschema import Draft202012Validator
 from seed_bodies import PHONE, SEED_BODIES
 
-from runner import schemas
-from runner.schemas import MESSAGE_TYPES, SchemaIssue, check
+from campaign_runner import schemas
+from campaign_runner.schemas import MESSAGE_TYPES, SchemaIssue, check
 
 SCHEMA_NAMES = schemas.schema_names()
 
