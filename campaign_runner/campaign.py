@@ -17,6 +17,7 @@ import yaml
 
 from campaign_runner import schemas
 from campaign_runner.errors import CampaignInvalid, Problem
+from campaign_runner.schedule import Schedule
 
 DEFAULT_GATEWAY_URL = "https://api-cerberus-kong.socialminer.tech/api/Messages"
 DEFAULT_APIKEY_ENV = "CERBERUS_APIKEY"
@@ -114,6 +115,10 @@ class Send:
     max_consecutive_failures: int = 20
     window: Window | None = None
     not_after: datetime | None = None
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule(self.window, self.not_after)
 
 
 @dataclass(frozen=True)

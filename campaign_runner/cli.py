@@ -1,4 +1,4 @@
-"""The `campaign` command: a thin click layer over the pipeline.
+"""The `campaign` command: a thin click layer over the core.
 
 Each command parses options, calls the library, prints what came back and exits with the
 documented code. Heavy modules are imported inside the commands so `campaign --help` is quick.
@@ -10,13 +10,13 @@ import functools
 import json
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 import click
 
-from campaign_runner.errors import EXIT_INVALID, EXIT_OK, CampaignError
+from campaign_runner.errors import CampaignError, ExitCode
 from campaign_runner.schemas import MESSAGE_TYPES
+from campaign_runner.status import Status, format_counts
 
 _EXISTING_FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -29,11 +29,45 @@ def _reports_errors(command):
         try:
             return command(*args, **kwargs)
         except CampaignError as error:
-            for problem in error.problems:
-                click.echo(str(problem), err=True)
+            _print_problems(error.problems)
             sys.exit(error.exit_code)
 
     return wrapper
+
+
+def _print_problems(problems) -> None:
+    for problem in problems:
+        click.echo(str(problem), err=True)
+
+
+class FaultShare(click.ParamType):
+    """`KIND=SHARE` (`429=0.05`): a sandbox fault and the share of requests it hits."""
+
+    name = "KIND=SHARE"
+
+    def convert(self, value, param, ctx) -> tuple[str, float]:
+        if isinstance(value, tuple):
+            return value
+        kind, _, share = str(value).partition("=")
+        try:
+            number = float(share)
+        except ValueError:
+            self.fail(f"'{value}' is not KIND=SHARE, e.g. 429=0.05", param, ctx)
+        if not 0 <= number <= 1:
+            self.fail(f"share in '{value}' must be between 0 and 1", param, ctx)
+        return kind.strip(), number
+
+
+recipients_option = click.option(
+    "--recipients", type=_EXISTING_FILE, help="CSV to use instead of recipients.file."
+)
+limit_option = click.option("--limit", type=click.IntRange(min=1), help="Only the first N rows.")
+state_option = click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Journal folder (default $CAMPAIGN_STATE_DIR or ~/.local/state/campaign-runner).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,43 +85,25 @@ def main():
 
 @main.command()
 @click.argument("campaigns", nargs=-1, required=True, type=_EXISTING_FILE)
-@click.option("--recipients", type=_EXISTING_FILE, help="CSV to use instead of recipients.file.")
+@recipients_option
 def validate(campaigns, recipients):
     """Check campaign files and every rendered message, without sending anything."""
-    from campaign_runner import campaign as campaign_mod
-    from campaign_runner import pipeline
+    from campaign_runner.validate import validate_campaign
 
-    worst = EXIT_OK
+    worst = ExitCode.OK
     for path in campaigns:
-        try:
-            loaded = campaign_mod.load(path)
-            source = pipeline.open_source(loaded, recipients)
-        except CampaignError as error:
-            for problem in error.problems:
-                click.echo(str(problem), err=True)
-            worst = EXIT_INVALID
-            continue
-        _print_warnings(source.warnings)
-        counts: dict[str, int] = {}
-        for item in pipeline.prepare(source):
-            status = item.status or "ok"
-            counts[status] = counts.get(status, 0) + 1
-            if item.status == "invalid":
-                click.echo(f"{source.table.path}:{item.row}: {item.error}", err=True)
-            elif item.status in ("duplicate", "excluded"):
-                click.echo(
-                    f"{source.table.path}:{item.row}: note: {item.status}: {item.error}", err=True
-                )
-        ok = counts.get("ok", 0)
-        summary = ", ".join(f"{n} {s}" for s, n in counts.items() if s != "ok")
-        if counts.get("invalid"):
-            worst = EXIT_INVALID
-            click.echo(
-                f"{path}: {counts['invalid']} invalid recipient(s); {ok} ready"
-                + (f" ({summary})" if summary else "")
-            )
-        else:
-            click.echo(f"{path}: OK, {ok} message(s) ready" + (f" ({summary})" if summary else ""))
+        check = validate_campaign(path, recipients)
+        _print_problems(check.problems)
+        _print_warnings(check.warnings)
+        for item in check.unsendable():
+            where = f"{check.recipients_file}:{item.row}"
+            if item.status is Status.INVALID:
+                click.echo(f"{where}: {item.error}", err=True)
+            else:
+                click.echo(f"{where}: note: {item.status}: {item.error}", err=True)
+        if not check.problems:
+            click.echo(check.verdict())
+        worst = max(worst, check.exit_code)
     sys.exit(worst)
 
 
@@ -96,20 +112,15 @@ def validate(campaigns, recipients):
 
 @main.command()
 @click.argument("campaign_file", metavar="CAMPAIGN", type=_EXISTING_FILE)
-@click.option("--recipients", type=_EXISTING_FILE, help="CSV to use instead of recipients.file.")
+@recipients_option
 @click.option("--dry-run", is_flag=True, help="Do everything but send.")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N rows.")
+@limit_option
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Report CSV (default reports/NAME-YYYYmmdd-HHMMSS.csv).",
 )
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Journal folder (default $CAMPAIGN_STATE_DIR or ~/.local/state/campaign-runner).",
-)
+@state_option
 @click.option(
     "--sandbox",
     is_flag=True,
@@ -125,75 +136,35 @@ def validate(campaigns, recipients):
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @_reports_errors
-def run(
-    campaign_file,
-    recipients,
-    dry_run,
-    limit,
-    report,
-    state_dir,
-    sandbox,
-    retry_failed,
-    resend_unknown,
-    yes,
-):
+def run(campaign_file, sandbox, yes, **choices):
     """Render, validate and send the campaign, then write the report."""
     from campaign_runner import campaign as campaign_mod
-    from campaign_runner import pipeline
-    from campaign_runner.report import default_report_path
+    from campaign_runner import run as run_mod
 
     loaded = campaign_mod.load(campaign_file)
-    report = report or default_report_path(loaded.name, datetime.now().astimezone())
-    options = pipeline.RunOptions(
-        recipients=recipients,
-        dry_run=dry_run,
-        limit=limit,
-        report=report,
-        state_dir=state_dir,
-        retry_failed=retry_failed,
-        resend_unknown=resend_unknown,
+    options = run_mod.RunOptions(
+        rehearsal=sandbox,
         progress=_progress_printer(),
+        notify=lambda line: click.echo(line, err=True),
+        **choices,
     )
-    gateway = None
-    if sandbox and not dry_run:
-        from campaign_runner.sandbox import Sandbox, SandboxConfig
-
-        record = report.with_suffix(".sandbox.jsonl")
-        gateway = Sandbox(SandboxConfig(port=0, record=record)).start()
-        options.gateway_url, options.apikey = gateway.messages_url, "sandbox"
-        options.journal_name = f"{loaded.name}.sandbox"  # rehearsals never count as real sends
-        options.ignore_schedule = True
-        click.echo(f"sandbox gateway on {gateway.messages_url}", err=True)
-    elif not dry_run and not yes and _interactive():
-        pipeline.resolve_apikey(loaded)  # say so before asking, not after
-        path = Path(recipients) if recipients else loaded.recipients.file
-        rows = pipeline.count_rows(path, loaded)
-        if limit:
-            rows = min(rows, limit)
-        if not click.confirm(
-            f"Send campaign '{loaded.name}' to up to {rows} recipient(s) through "
-            f"{loaded.gateway.url}?",
-            err=True,
-        ):
-            click.echo("Nothing sent.", err=True)
-            sys.exit(EXIT_INVALID)
-    try:
-        result = pipeline.run_campaign(loaded, options)
-    finally:
-        if gateway is not None:
-            received = len(gateway.messages())
-            gateway.stop()
+    asks = not (sandbox or options.dry_run or yes) and _interactive()
+    if asks and not click.confirm(run_mod.confirmation_question(loaded, options), err=True):
+        click.echo("Nothing sent.", err=True)
+        sys.exit(ExitCode.INVALID)
+    result = run_mod.run_campaign(loaded, options)
     _clear_progress()
     _print_warnings(result.warnings)
     click.echo(_run_summary(result))
-    if gateway is not None:
-        click.echo(f"sandbox received {received} message(s); bodies in {gateway.config.record}")
+    if result.rehearsal is not None:
+        rehearsal = result.rehearsal
+        click.echo(
+            f"sandbox received {rehearsal.received} message(s); bodies in {rehearsal.record}"
+        )
     sys.exit(result.exit_code)
 
 
 def _run_summary(result) -> str:
-    from campaign_runner.report import format_counts
-
     lines = [format_counts(result.counts)]
     rate = result.attempted / result.duration_s if result.duration_s > 0 else 0.0
     lines[0] += f" in {result.duration_s:.1f} s ({rate:.{0 if rate >= 10 else 1}f} messages/s)"
@@ -209,8 +180,6 @@ def _interactive() -> bool:
 
 def _progress_printer():
     """A live line on a terminal; under cron, a plain line every few seconds."""
-    from campaign_runner.report import format_counts
-
     tty = sys.stderr.isatty()
     started = time.monotonic()
     last = [started]
@@ -267,7 +236,7 @@ def _print_warnings(warnings) -> None:
 def preview(campaign_file, recipients, limit, sample, fmt, output):
     """Show what each recipient would receive (jsonl: the exact request bodies; html: as chats)."""
     from campaign_runner import campaign as campaign_mod
-    from campaign_runner import pipeline
+    from campaign_runner import prepare as pipeline
     from campaign_runner import preview as preview_mod
 
     if output and fmt != "html":
@@ -283,7 +252,7 @@ def preview(campaign_file, recipients, limit, sample, fmt, output):
             else:
                 troubled |= line.status == "invalid"
                 click.echo(f"{source.table.path}:{line.row}: {line.status}: {line.error}", err=True)
-        sys.exit(1 if troubled else EXIT_OK)
+        sys.exit(1 if troubled else ExitCode.OK)
     # Two passes keep memory flat: counts over every row first, then only the rows shown.
     summary = preview_mod.summarise_source(source)
     summary.shown = preview_mod.describe_selection(summary.total, limit, sample)
@@ -298,7 +267,7 @@ def preview(campaign_file, recipients, limit, sample, fmt, output):
     else:
         for text, role in preview_mod.text_lines(summary, items):
             click.echo(click.style(text, **_ROLE_STYLES[role]) if role else text)
-    sys.exit(1 if summary.invalid else EXIT_OK)
+    sys.exit(1 if summary.invalid else ExitCode.OK)
 
 
 # click.echo drops these colours when stdout is not a terminal.
@@ -349,7 +318,7 @@ def schema(name):
     "--fail",
     "fails",
     multiple=True,
-    metavar="KIND=SHARE",
+    type=FaultShare(),
     help="Answer a share of requests with a fault: 500, 429, drop, lost or a Meta code "
     "(130429, 131026, 131047, 132001...). Repeatable, e.g. --fail 429=0.05.",
 )
@@ -387,24 +356,11 @@ def sandbox(
     """Serve a local Messages API gateway for rehearsals, with faults on demand."""
     from campaign_runner.sandbox import Faults, SandboxConfig, serve
 
-    rates = {}
-    for spec in fails:
-        kind, _, share = spec.partition("=")
-        try:
-            rates[kind.strip()] = float(share)
-        except ValueError:
-            raise click.BadParameter(
-                f"'{spec}' is not KIND=SHARE, e.g. 429=0.05", param_hint="--fail"
-            ) from None
-        if not 0 <= rates[kind.strip()] <= 1:
-            raise click.BadParameter(
-                f"share in '{spec}' must be between 0 and 1", param_hint="--fail"
-            )
     try:
         faults = Faults(
             latency_ms=latency_ms,
             jitter_ms=jitter_ms,
-            rates=rates,
+            rates=dict(fails),
             seed=seed,
             retry_after_s=retry_after,
             rate_limit_per_s=rate_limit,
@@ -418,7 +374,7 @@ def sandbox(
         serve(config, echo=lambda line: click.echo(line))
     except OSError as error:
         click.echo(f"cannot listen on {host}:{port}: {error.strerror or error}", err=True)
-        sys.exit(EXIT_INVALID)
+        sys.exit(ExitCode.INVALID)
 
 
 # ---- status ------------------------------------------------------------------------------
@@ -426,45 +382,25 @@ def sandbox(
 
 @main.command()
 @click.argument("campaign_file", metavar="CAMPAIGN", type=_EXISTING_FILE)
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Journal folder (default $CAMPAIGN_STATE_DIR or ~/.local/state/campaign-runner).",
-)
+@state_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable, for monitoring.")
 @_reports_errors
 def status(campaign_file, state_dir, as_json):
     """Show the journal: how many keys are sent, failed or unknown, and the last run."""
     from campaign_runner import campaign as campaign_mod
-    from campaign_runner.journal import Journal, default_state_dir
+    from campaign_runner.journal import read_state
 
     loaded = campaign_mod.load(campaign_file)
-    path = (state_dir or default_state_dir()) / f"{loaded.name}.sqlite"
-    counts, last = {}, None
-    if path.exists():
-        journal = Journal(path, readonly=True)
-        counts, last = journal.status_counts(), journal.last_run()
-        journal.close()
+    state = read_state(loaded.name, state_dir)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "version": 1,
-                    "campaign": loaded.name,
-                    "journal": str(path),
-                    "counts": counts,
-                    "last_run": last,
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps({"version": 1, "campaign": loaded.name, **state.as_dict()}, indent=2))
         return
-    click.echo(f"campaign {loaded.name}: journal {path}")
-    if not counts:
+    click.echo(f"campaign {loaded.name}: journal {state.journal}")
+    if not state.counts:
         click.echo("  no deliveries yet")
-    for name, count in sorted(counts.items()):
+    for name, count in sorted(state.counts.items()):
         click.echo(f"  {name}: {count}")
+    last = state.last_run
     if last:
         click.echo(
             f"  last run: started {last['started_at']}, "

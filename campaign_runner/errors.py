@@ -1,19 +1,29 @@
 """Errors a person can act on: where the problem is, what is wrong, what was meant.
 
-Every mistake a user can make ends as a `CampaignError` (or a list of `Problem`s inside
-one); the CLI prints them as `FILE:LINE:COL: message` and exits with the error's code.
+    CampaignError          exit 2: a user's mistake or a refusal; nothing was sent
+     ├── CampaignInvalid   the campaign file, its recipients or its message do not validate
+     └── RunBusy           exit 4: another run of the same campaign holds the lock
+
+Every mistake a user can make ends as a `CampaignError` carrying `Problem`s; the CLI prints
+them as `FILE:LINE:COL: message` and exits with the error's `exit_code`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
-# Exit codes, documented in the README.
-EXIT_OK = 0
-EXIT_SOME_FAILED = 1
-EXIT_INVALID = 2
-EXIT_ABORTED = 3
-EXIT_BUSY = 4
+
+class ExitCode(IntEnum):
+    """What a run's exit code tells cron (the README's table)."""
+
+    OK = 0  # every recipient sent or skipped on purpose, or nothing to do
+    SOME_FAILED = 1  # some recipients failed, were invalid or are unknown
+    INVALID = 2  # invalid campaign or usage; nothing sent
+    ABORTED = 3  # the gateway refused the credentials, a campaign-wide error, or failures piled up
+    BUSY = 4  # another run of the same campaign is in progress
+    SIGINT = 130  # interrupted by Ctrl-C; the report is written
+    SIGTERM = 143  # interrupted by SIGTERM; the report is written
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,7 @@ class Problem:
 class CampaignError(Exception):
     """A user's mistake or a refusal: carries the problems and the exit code to use."""
 
-    exit_code = EXIT_INVALID
+    exit_code = ExitCode.INVALID
 
     def __init__(self, problems: list[Problem] | Problem | str):
         if isinstance(problems, str):
@@ -52,13 +62,7 @@ class CampaignInvalid(CampaignError):
     """The campaign file, its recipients or its message do not validate; nothing was sent."""
 
 
-class RunAborted(CampaignError):
-    """The run stopped part-way: the gateway refused the credentials, or failures piled up."""
-
-    exit_code = EXIT_ABORTED
-
-
 class RunBusy(CampaignError):
     """Another run of the same campaign holds the lock."""
 
-    exit_code = EXIT_BUSY
+    exit_code = ExitCode.BUSY

@@ -17,6 +17,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TextIO
 
 from campaign_runner.errors import Problem, RunBusy
 
@@ -53,6 +54,16 @@ def default_state_dir() -> Path:
     return Path(xdg) / "campaign-runner"
 
 
+def journal_path(state_dir: Path, name: str) -> Path:
+    """The journal file of the campaign (or rehearsal) called NAME: `STATE_DIR/NAME.sqlite`."""
+    return state_dir / f"{name}.sqlite"
+
+
+def lock_path(state_dir: Path, name: str) -> Path:
+    """The lock file beside that journal: `STATE_DIR/NAME.lock`."""
+    return state_dir / f"{name}.lock"
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -61,11 +72,26 @@ def _now() -> str:
 class Previous:
     """What the journal knows of a key from earlier runs."""
 
-    status: str
+    status: str  # sending | sent | failed, as stored
     permanent: bool
     message_id: str | None
     http_status: int | None
     error: str | None
+
+    @property
+    def sent(self) -> bool:
+        """The gateway accepted it: never send it again."""
+        return self.status == "sent"
+
+    @property
+    def in_doubt(self) -> bool:
+        """Marked `sending` and never settled: a run died during the request."""
+        return self.status == "sending"
+
+    @property
+    def failed_for_good(self) -> bool:
+        """Refused for a reason that a re-run would not change (not on WhatsApp, opted out)."""
+        return self.status == "failed" and self.permanent
 
 
 class Journal:
@@ -185,7 +211,7 @@ class Journal:
             counts[name] = counts.get(name, 0) + n
         return counts
 
-    def last_run(self) -> dict | None:
+    def last_run(self) -> dict[str, Any] | None:
         """The most recent run's record, or None."""
         found = self.db.execute(
             "SELECT run_id, started_at, ended_at, exit_code, reason, counts FROM runs"
@@ -199,12 +225,37 @@ class Journal:
         return run
 
 
+@dataclass(frozen=True)
+class JournalState:
+    """What `campaign status` shows: the journal's counts per state and the last run."""
+
+    journal: Path
+    counts: dict[str, int]
+    last_run: dict[str, Any] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (`campaign status --json`)."""
+        return {"journal": str(self.journal), "counts": self.counts, "last_run": self.last_run}
+
+
+def read_state(name: str, state_dir: Path | None = None) -> JournalState:
+    """The state of campaign NAME's journal, read without disturbing a run in progress."""
+    path = journal_path(state_dir or default_state_dir(), name)
+    if not path.exists():
+        return JournalState(path, {}, None)
+    journal = Journal(path, readonly=True)
+    try:
+        return JournalState(path, journal.status_counts(), journal.last_run())
+    finally:
+        journal.close()
+
+
 class Lock:
     """An OS file lock for one campaign: it dies with its process, so a crash never wedges cron."""
 
     def __init__(self, path: Path):
         self.path = path
-        self._handle = None
+        self._handle: TextIO | None = None
 
     def acquire(self) -> None:
         """Take the lock, or raise `RunBusy` naming the process that holds it."""

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from campaign_runner import pipeline
-from campaign_runner.pipeline import Prepared
+from campaign_runner import prepare as pipeline
+from campaign_runner.prepare import PreparedRow as Prepared
 
 READY = "ready"
 MAX_LISTED = 1000  # rows listed as not sendable; the rest are counted, to keep memory flat
@@ -62,7 +62,7 @@ def summarise(items: Iterable[Prepared], campaign: str, recipients_file: str) ->
     return summary
 
 
-def summarise_source(source: pipeline.Source) -> Summary:
+def summarise_source(source: pipeline.RecipientSource) -> Summary:
     """Prepare every row of SOURCE once and summarise it (bodies are not kept); closes SOURCE."""
     summary = summarise(pipeline.prepare(source), source.campaign.name, str(source.table.path))
     summary.warnings = list(source.warnings)
@@ -91,7 +91,7 @@ def pick(items: Iterable[Prepared], positions: Sequence[int]) -> Iterator[Prepar
 
 
 def shown_rows(
-    source: pipeline.Source,
+    source: pipeline.RecipientSource,
     limit: int | None = None,
     sample: int | None = None,
     total: int | None = None,
@@ -103,7 +103,7 @@ def shown_rows(
     if not sample:
         return pipeline.prepare(source, limit)
     if total is None:
-        total = pipeline.count_rows(source.table.path, source.campaign)
+        total = pipeline.count_rows(source.campaign, source.table.path)
     positions = sample_evenly(min(total, limit or total), sample)
     stop = positions[-1] + 1 if positions else 0
     return pick(pipeline.prepare(source, stop), positions)

@@ -17,7 +17,7 @@ from typing import Any
 
 import phonenumbers
 
-from campaign_runner.pipeline import Prepared
+from campaign_runner.prepare import PreparedRow as Prepared
 from campaign_runner.preview import READY, Summary
 
 _MONO = re.compile(r"```(.+?)```", re.DOTALL)

@@ -1,4 +1,4 @@
-"""Report stage: one CSV line per recipient row, in row order, and a JSON summary beside it.
+"""The report: one CSV line per recipient row, in row order, and a JSON summary beside it.
 
 Cells that a spreadsheet would run as a formula are neutralised, so a hostile CSV value or
 gateway answer cannot execute when the report is opened.
@@ -10,25 +10,14 @@ import csv
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from campaign_runner.status import Status
 
 COLUMNS = ("row", "phone", "status", "message_id", "http_status", "error")
-STATUSES = (
-    "sent",
-    "dry-run",
-    "already-sent",
-    "already-failed",
-    "duplicate",
-    "excluded",
-    "failed",
-    "invalid",
-    "unknown",
-    "not-attempted",
-)
-# Statuses a run chose on purpose: they do not make the exit code non-zero.
-INTENTIONAL = {"sent", "dry-run", "already-sent", "already-failed", "duplicate", "excluded"}
 SUMMARY_VERSION = 1
 _PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 
@@ -41,17 +30,22 @@ def neutralise(cell: object) -> str:
     return text
 
 
-@dataclass
-class Result:
-    """What happened to one CSV row."""
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    """What happened to one CSV row: a line of the report."""
 
-    seq: int
-    row: int
+    seq: int  # position among the rows read (0-based): the order lines are written in
+    row: int  # the row number a spreadsheet shows
     phone: str
-    status: str
+    status: Status
     message_id: str | None = None
     http_status: int | None = None
     error: str | None = None
+
+    def cells(self) -> list[str]:
+        """The report line's cells, neutralised."""
+        values = (self.row, self.phone, self.status, self.message_id, self.http_status, self.error)
+        return [neutralise(value) for value in values]
 
 
 def default_report_path(name: str, started: datetime, folder: Path = Path("reports")) -> Path:
@@ -59,24 +53,30 @@ def default_report_path(name: str, started: datetime, folder: Path = Path("repor
     return folder / f"{name}-{started:%Y%m%d-%H%M%S}.csv"
 
 
-@dataclass
+def summary_path(report: Path) -> Path:
+    """The JSON summary's path: the report's, ending in `.json`."""
+    return report.with_suffix(".json")
+
+
 class ReportWriter:
-    """Writes results in CSV row order, whatever order they finish in, and counts them."""
+    """Writes row results in CSV row order, whatever order they finish in, and counts them.
 
-    path: Path | None
-    counts: Counter = field(default_factory=Counter)
-    _waiting: dict[int, Result] = field(default_factory=dict)
-    _next: int = 0
+    PATH None counts without writing (a preview's or a validation's tally).
+    """
 
-    def __post_init__(self):
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.counts: Counter[Status] = Counter()
+        self._waiting: dict[int, RowResult] = {}
+        self._next = 0
         self._handle = None
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
             self._csv = csv.writer(self._handle)
             self._csv.writerow(COLUMNS)
 
-    def add(self, result: Result) -> None:
+    def add(self, result: RowResult) -> None:
         """Take one result; write every result that is now next in row order."""
         self.counts[result.status] += 1
         self._waiting[result.seq] = result
@@ -84,19 +84,7 @@ class ReportWriter:
             ready = self._waiting.pop(self._next)
             self._next += 1
             if self._handle is not None:
-                self._csv.writerow(
-                    [
-                        neutralise(v)
-                        for v in (
-                            ready.row,
-                            ready.phone,
-                            ready.status,
-                            ready.message_id,
-                            ready.http_status,
-                            ready.error,
-                        )
-                    ]
-                )
+                self._csv.writerow(ready.cells())
 
     def close(self) -> None:
         """Flush and close the CSV file."""
@@ -104,21 +92,14 @@ class ReportWriter:
             self._handle.close()
             self._handle = None
 
+    def __enter__(self) -> ReportWriter:
+        return self
 
-def summary_path(report: Path) -> Path:
-    """The JSON summary's path: the report's, ending in `.json`."""
-    return report.with_suffix(".json")
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
-def write_summary(path: Path, summary: dict) -> None:
+def write_summary(path: Path, summary: dict[str, Any]) -> None:
     """Write the machine-readable summary (for monitoring) next to the CSV report."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"version": SUMMARY_VERSION, **summary}, indent=2) + "\n")
-
-
-def format_counts(counts: Counter | dict) -> str:
-    """`sent 98, invalid 2` in the order of STATUSES, then any others."""
-    ordered = [s for s in STATUSES if counts.get(s)] + sorted(
-        s for s in counts if s not in STATUSES and counts[s]
-    )
-    return ", ".join(f"{s} {counts[s]}" for s in ordered) or "no recipients"

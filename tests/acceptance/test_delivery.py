@@ -19,7 +19,7 @@ from helpers import (
 )
 
 from campaign_runner import campaign as campaign_mod
-from campaign_runner import pipeline
+from campaign_runner import run as run_mod
 from campaign_runner.sandbox import Faults
 
 
@@ -250,7 +250,7 @@ class Clock:
 
 
 def library_run(path, sandbox, tmp_path, clock, report="r.csv"):
-    options = pipeline.RunOptions(
+    options = run_mod.RunOptions(
         gateway_url=sandbox.messages_url,
         apikey="test-key",
         state_dir=tmp_path / "state",
@@ -258,7 +258,7 @@ def library_run(path, sandbox, tmp_path, clock, report="r.csv"):
         clock=clock,
         handle_signals=False,
     )
-    return pipeline.run_campaign(campaign_mod.load(path), options)
+    return run_mod.run_campaign(campaign_mod.load(path), options)
 
 
 SAO_PAULO = "America/Sao_Paulo"

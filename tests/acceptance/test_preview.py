@@ -20,7 +20,7 @@ import yaml
 from helpers import CAMPAIGNS, TEXT_MESSAGE, cli, env_for, on_a_terminal, write_campaign
 from seed_bodies import SEED_BODIES
 
-from campaign_runner.pipeline import Prepared
+from campaign_runner.prepare import PreparedRow as Prepared
 from campaign_runner.preview import Summary, Unsendable, sample_evenly
 from campaign_runner.preview_html import render_page, whatsapp_markup
 

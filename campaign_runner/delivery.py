@@ -1,0 +1,348 @@
+"""The delivery loop: each prepared row is decided from the journal, then sent at most once.
+
+    rows ──► _decide (journal: already sent? in doubt? failed for good?) ──► report
+               │ send it
+               ▼
+             _Launcher: lease a connection, take a token, mark `sending` (one commit
+               │        for every key leased together), then POST
+               ▼
+             _deliver: the sender's outcome ──► journal, report, and the run's stop rules
+
+A `StopRule` collects why the run must stop (a signal, the window closing, an abort); the
+rows after it are `not-attempted` and `verdict()` turns it all into an exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from campaign_runner.campaign import Campaign
+from campaign_runner.errors import ExitCode
+from campaign_runner.gateway.sender import Sender
+from campaign_runner.gateway.settings import SendSettings
+from campaign_runner.journal import Journal, Previous
+from campaign_runner.prepare import PreparedRow
+from campaign_runner.report import ReportWriter, RowResult
+from campaign_runner.status import Status
+
+SIGNAL_EXIT = {signal.SIGINT: ExitCode.SIGINT, signal.SIGTERM: ExitCode.SIGTERM}
+_PROGRESS_EVERY_S = 0.2
+
+
+@dataclass
+class DeliveryPolicy:
+    """The run's choices the loop obeys (from the command line and the rehearsal policy)."""
+
+    retry_failed: bool = False
+    resend_unknown: bool = False
+    ignore_schedule: bool = False
+    handle_signals: bool = True
+
+
+@dataclass
+class StopRule:
+    """Why the run stops before its last row; the first reason given wins."""
+
+    reason: str | None = None
+    exit_code: ExitCode | None = None
+
+    def request(self, reason: str, exit_code: ExitCode | None = None) -> None:
+        """Stop the run for REASON (with EXIT_CODE, or the one the rows' statuses give)."""
+        if self.reason is None:
+            self.reason, self.exit_code = reason, exit_code
+
+    @property
+    def by_signal(self) -> bool:
+        """True once a SIGINT or SIGTERM stopped the run."""
+        return self.exit_code in SIGNAL_EXIT.values()
+
+
+def earlier_outcome(previous: Previous | None, policy: DeliveryPolicy) -> RowResult | None:
+    """How an earlier run's record decides this key now (seq and row filled in by the caller);
+    None: send it."""
+    if previous is None:
+        return None
+    if previous.sent:
+        return RowResult(0, 0, "", Status.ALREADY_SENT, previous.message_id, previous.http_status)
+    if previous.in_doubt and not policy.resend_unknown:
+        reason = (
+            "an earlier run stopped during this request; its outcome is unknown "
+            "(check the gateway, then --resend-unknown to send it again)"
+        )
+        return RowResult(0, 0, "", Status.UNKNOWN, error=reason)
+    if previous.failed_for_good and not policy.retry_failed:
+        reason = (
+            f"failed for good in an earlier run: {previous.error} (--retry-failed sends it again)"
+        )
+        return RowResult(
+            0, 0, "", Status.ALREADY_FAILED, http_status=previous.http_status, error=reason
+        )
+    return None
+
+
+class Delivery:
+    """One run's walk over the prepared rows: decides, sends and records every outcome."""
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        policy: DeliveryPolicy,
+        journal: Journal | None,
+        writer: ReportWriter,
+        clock: Callable[[], datetime],
+        progress: Callable[[Any], None] | None = None,
+    ):
+        self.campaign = campaign
+        self.policy = policy
+        self.journal = journal
+        self.writer = writer
+        self.clock = clock
+        self.progress = progress
+        self.stop = StopRule()
+        self.run_id = uuid.uuid4().hex
+        # A journal empty at the start knows no key: this run's own repeats are duplicates,
+        # caught before here, so a first run skips one lookup per row.
+        self._journal_knows_keys = journal is not None and not journal.is_empty()
+        self._consecutive_failures = 0
+        self._last_progress = 0.0
+
+    # ---- what every row goes through ------------------------------------------------------
+
+    def delivery_key(self, item: PreparedRow) -> str:
+        """The key the journal knows this row's delivery by: `CAMPAIGN:KEY`."""
+        return f"{self.campaign.name}:{item.key}"
+
+    def emit(
+        self,
+        item: PreparedRow,
+        status: Status,
+        error: str | None = None,
+        message_id: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        """Report ITEM's outcome (in row order) and refresh the progress line now and then."""
+        self.writer.add(
+            RowResult(item.seq, item.row, item.phone, status, message_id, http_status, error)
+        )
+        if self.progress:
+            now = time.monotonic()
+            if now - self._last_progress >= _PROGRESS_EVERY_S:
+                self._last_progress = now
+                self.progress(self.writer.counts)
+
+    def decided_without_sending(self, item: PreparedRow) -> bool:
+        """Report a row that is not to be sent now (not ready, or settled by the journal)."""
+        if item.status is not Status.READY:
+            self.emit(item, item.status, item.error)
+            return True
+        if not self._journal_knows_keys or self.journal is None:
+            return False
+        earlier = earlier_outcome(self.journal.lookup(self.delivery_key(item)), self.policy)
+        if earlier is None:
+            return False
+        self.emit(item, earlier.status, earlier.error, earlier.message_id, earlier.http_status)
+        return True
+
+    def check_schedule(self) -> None:
+        """Stop the run when the send window has closed or the campaign expired meanwhile."""
+        if self.policy.ignore_schedule:
+            return
+        closed = self.campaign.send.schedule.closed(self.clock())
+        if closed is None:
+            return
+        self.stop.request(
+            closed.reason if closed.expired else "the send window closed; the next run continues"
+        )
+
+    def not_attempted(self, item: PreparedRow) -> None:
+        """Report a row the run stopped before."""
+        self.emit(item, Status.NOT_ATTEMPTED, f"not sent: {self.stop.reason}")
+
+    def verdict(self) -> tuple[ExitCode, str]:
+        """The exit code and a one-line reason for the whole run."""
+        if self.stop.exit_code is not None:
+            return self.stop.exit_code, self.stop.reason or ""
+        trouble = any(n for status, n in self.writer.counts.items() if status.trouble)
+        code = ExitCode.SOME_FAILED if trouble else ExitCode.OK
+        if self.stop.reason:
+            return code, f"stopped: {self.stop.reason}"
+        return code, ("some recipients were not sent" if trouble else "every recipient handled")
+
+    # ---- a dry run: everything but the POST -----------------------------------------------
+
+    def dry_run(self, items: Iterator[PreparedRow]) -> None:
+        """Report what a real run would do with each row."""
+        for item in items:
+            if not self.decided_without_sending(item):
+                self.emit(item, Status.DRY_RUN)
+
+    # ---- sending ------------------------------------------------------------------------
+
+    async def send_all(self, items: Iterator[PreparedRow], settings: SendSettings) -> None:
+        """Send every ready row to the gateway, honouring the journal, the pace and stops."""
+        sender = Sender(settings, self.campaign.send.concurrency)
+        launcher = _Launcher(self, sender)
+        with _StopOnSignals(self.stop, launcher.in_flight, self.policy.handle_signals):
+            try:
+                await self._walk(items, launcher)
+                await launcher.finish()
+            finally:
+                launcher.abandon_leased("the run broke off")
+                await sender.aclose()
+                if self.journal is not None:
+                    self.journal.flush()
+
+    async def _walk(self, items: Iterator[PreparedRow], launcher: _Launcher) -> None:
+        for item in items:
+            if item.seq % 1000 == 0:
+                await asyncio.sleep(0)  # long runs of skipped rows must still hear signals
+            if self.decided_without_sending(item):
+                continue
+            if self.stop.reason:
+                self.not_attempted(item)
+                continue
+            await launcher.admit(item)
+
+    async def deliver(self, sender: Any, connection: Any, item: PreparedRow) -> None:
+        """POST one row's body, then record the outcome and apply the run's stop rules."""
+        key = self.delivery_key(item)
+        idempotency_key = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+        try:
+            outcome = await sender.send(item.body, connection, idempotency_key, paced=True)
+        except asyncio.CancelledError:
+            self.emit(item, Status.UNKNOWN, "the run was interrupted during this request")
+            raise
+        finally:
+            sender.release(connection)
+        if outcome.status != Status.UNKNOWN and self.journal is not None:
+            self.journal.record(
+                key,
+                outcome.status,
+                permanent=outcome.permanent,
+                message_id=outcome.message_id,
+                http_status=outcome.http_status,
+                error=outcome.error,
+            )
+        self.emit(
+            item, Status(outcome.status), outcome.error, outcome.message_id, outcome.http_status
+        )
+        self._apply_stop_rules(outcome)
+
+    def _apply_stop_rules(self, outcome: Any) -> None:
+        if outcome.abort:
+            status = f" {outcome.http_status}" if outcome.http_status else ""
+            self.stop.request(
+                f"aborted: the gateway answered{status} {outcome.abort}", ExitCode.ABORTED
+            )
+        elif outcome.status == Status.SENT:
+            self._consecutive_failures = 0
+        else:
+            self._consecutive_failures += 1
+            limit = self.campaign.send.max_consecutive_failures
+            if self._consecutive_failures >= limit:
+                self.stop.request(
+                    f"aborted after {limit} failures in a row (send.max_consecutive_failures);"
+                    f" the last: {outcome.error}",
+                    ExitCode.ABORTED,
+                )
+
+
+class _Launcher:
+    """Rows admitted for sending: each leases a connection and a token, then all the leased
+    keys are marked `sending` in one journal commit before any of their POSTs goes out."""
+
+    def __init__(self, delivery: Delivery, sender: Any):
+        self.delivery = delivery
+        self.sender = sender
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.leased: list[tuple[PreparedRow, Any]] = []
+        self.sequential = delivery.campaign.send.concurrency == 1
+
+    async def admit(self, item: PreparedRow) -> None:
+        """Lease a connection and a token for ITEM; launch the leased rows when none is left."""
+        sender, delivery = self.sender, self.delivery
+        if sender.free_slots() == 0 or sender.limiter.rate:
+            await self.launch()  # about to wait: send what is leased first
+        connection = await sender.lease()
+        await sender.limiter.acquire()
+        delivery.check_schedule()
+        if delivery.stop.reason:
+            sender.release(connection)
+            delivery.not_attempted(item)
+            return
+        self.leased.append((item, connection))
+        if sender.free_slots() == 0:
+            await self.launch()
+
+    async def launch(self) -> None:
+        """Mark every leased key `sending` in one commit, then start their requests."""
+        if not self.leased:
+            return
+        delivery = self.delivery
+        if delivery.stop.reason:  # a request that finished meanwhile stopped the run
+            self.abandon_leased(delivery.stop.reason)
+            return
+        assert delivery.journal is not None  # sending always keeps a journal
+        marks = [(delivery.delivery_key(item), item.row, item.phone) for item, _ in self.leased]
+        delivery.journal.mark_sending(marks, delivery.run_id)
+        started, self.leased = self.leased, []
+        for item, connection in started:
+            if self.sequential:  # one at a time: no task to schedule, nothing to overlap
+                await delivery.deliver(self.sender, connection, item)
+                await asyncio.sleep(0)  # a turn of the loop, so a signal is heard now
+                continue
+            task = asyncio.create_task(delivery.deliver(self.sender, connection, item))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+
+    async def finish(self) -> None:
+        """Launch what is still leased and wait for every request in flight."""
+        await self.launch()
+        if self.in_flight:
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
+
+    def abandon_leased(self, reason: str) -> None:
+        """Give back the connections of rows never marked or sent: `not-attempted`, REASON."""
+        for item, connection in self.leased:
+            self.sender.release(connection)
+            self.delivery.emit(item, Status.NOT_ATTEMPTED, f"not sent: {reason}")
+        self.leased = []
+
+
+class _StopOnSignals:
+    """SIGINT/SIGTERM stop the run after the requests in flight; a second one abandons them."""
+
+    def __init__(self, stop: StopRule, in_flight: set[asyncio.Task[None]], enabled: bool):
+        self.stop, self.in_flight, self.enabled = stop, in_flight, enabled
+        self.installed: list[signal.Signals] = []
+
+    def __enter__(self) -> _StopOnSignals:
+        if not self.enabled:
+            return self
+        loop = asyncio.get_running_loop()
+        for signum in SIGNAL_EXIT:
+            try:
+                loop.add_signal_handler(signum, self._on_signal, signum)
+                self.installed.append(signum)
+            except (RuntimeError, ValueError):
+                pass  # not the main thread: the caller handles signals
+        return self
+
+    def _on_signal(self, signum: signal.Signals) -> None:
+        if self.stop.by_signal:
+            for task in list(self.in_flight):
+                task.cancel()
+            return
+        self.stop.request(f"interrupted by {signum.name}", SIGNAL_EXIT[signum])
+
+    def __exit__(self, *exc_info: object) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self.installed:
+            loop.remove_signal_handler(signum)

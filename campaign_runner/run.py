@@ -1,0 +1,260 @@
+"""One run of a campaign: the policy around the delivery loop.
+
+`run_campaign` decides what a run is (a real send, a dry run, or a rehearsal against an
+in-process sandbox), takes the campaign's lock, opens the recipients, the journal and the
+report in that order through one `ExitStack`, hands the rows to `delivery.Delivery`, and
+writes the JSON summary. Every path a run uses is decided here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from campaign_runner.campaign import Campaign
+from campaign_runner.delivery import Delivery, DeliveryPolicy
+from campaign_runner.errors import ExitCode
+from campaign_runner.gateway.settings import SendSettings, resolve_apikey, send_settings
+from campaign_runner.journal import Journal, Lock, default_state_dir, journal_path, lock_path
+from campaign_runner.prepare import PreparedRow, count_rows, open_source, prepare
+from campaign_runner.report import ReportWriter, default_report_path, summary_path, write_summary
+from campaign_runner.status import Status
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunOptions:
+    """What the person asked for; the run derives everything else from it and the campaign."""
+
+    recipients: str | os.PathLike[str] | None = None
+    dry_run: bool = False
+    limit: int | None = None
+    report: Path | None = None
+    state_dir: Path | None = None
+    retry_failed: bool = False
+    resend_unknown: bool = False
+    rehearsal: bool = False  # send to a sandbox gateway started in this process
+    gateway_url: str | None = None  # overrides the campaign's
+    apikey: str | None = None  # given directly; else read from the campaign's variable
+    clock: Callable[[], datetime] = _utc_now
+    progress: Callable[[Counter[Status]], None] | None = None
+    notify: Callable[[str], None] | None = None  # a line for the person running it
+    handle_signals: bool = True
+    ignore_schedule: bool = False  # rehearsals and dry runs may run at any hour
+
+    def journal_name(self, campaign: Campaign) -> str:
+        """A rehearsal keeps its own journal, so it never counts as a real send."""
+        return f"{campaign.name}.sandbox" if self.sends_to_sandbox else campaign.name
+
+    @property
+    def sends_to_sandbox(self) -> bool:
+        """True when this run sends, and sends to an in-process sandbox."""
+        return self.rehearsal and not self.dry_run
+
+
+@dataclass
+class Rehearsal:
+    """What the in-process sandbox received during a rehearsal."""
+
+    url: str
+    received: int = 0
+    record: Path | None = None
+
+
+@dataclass
+class RunResult:
+    """How a run ended: exit code and reason, counts per status, and where its outputs are."""
+
+    exit_code: ExitCode
+    reason: str
+    counts: Counter[Status]
+    started: datetime
+    ended: datetime
+    report: Path | None = None
+    summary: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+    rehearsal: Rehearsal | None = None
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds from start to end."""
+        return (self.ended - self.started).total_seconds()
+
+    @property
+    def attempted(self) -> int:
+        """Rows that went out as requests (or would have, in a dry run)."""
+        return sum(n for status, n in self.counts.items() if status.attempted)
+
+
+def report_path(campaign: Campaign, options: RunOptions, started: datetime) -> Path:
+    """Where the run's CSV report goes: `--report`, else reports/NAME-YYYYmmdd-HHMMSS.csv."""
+    return options.report or default_report_path(campaign.name, started.astimezone())
+
+
+def confirmation_question(campaign: Campaign, options: RunOptions) -> str:
+    """The question asked on a terminal before a real send; checks the apikey is set first."""
+    resolve_apikey(campaign)  # say so before asking, not after
+    rows = count_rows(campaign, options.recipients)
+    if options.limit:
+        rows = min(rows, options.limit)
+    return (
+        f"Send campaign '{campaign.name}' to up to {rows} recipient(s) through "
+        f"{campaign.gateway.url}?"
+    )
+
+
+def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
+    """Send CAMPAIGN once to every recipient that should get it, then write the report."""
+    started = options.clock()
+    ignore_schedule = options.ignore_schedule or options.rehearsal
+    closed = None if ignore_schedule else campaign.send.schedule.closed(started)
+    if closed and not options.dry_run:
+        reason = f"nothing sent: {closed.reason}"
+        return RunResult(ExitCode.OK, reason, Counter(), started, options.clock())
+    report = report_path(campaign, options, started)
+    with ExitStack() as stack:
+        rehearsal = stack.enter_context(_rehearsal_gateway(options, report))
+        settings = _send_settings(campaign, options, rehearsal)  # the apikey before the lock
+        journal_file, lock_file = _state_files(campaign, options)
+        if not options.dry_run:  # a busy campaign is refused before any file is read
+            stack.enter_context(Lock(lock_file))
+        source = open_source(campaign, options.recipients)
+        stack.callback(source.close)
+        journal = _open_journal(stack, journal_file, options.dry_run)
+        writer = stack.enter_context(ReportWriter(report))
+        delivery = _delivery(campaign, options, journal, writer, ignore_schedule)
+        _walk(delivery, prepare(source, options.limit), settings, journal, started)
+    exit_code, reason = delivery.verdict()
+    result = RunResult(
+        exit_code,
+        reason,
+        writer.counts,
+        started,
+        options.clock(),
+        report,
+        summary_path(report),
+        source.warnings,
+        rehearsal,
+    )
+    write_summary(summary_path(report), _summary(campaign, result, delivery.run_id, options))
+    return result
+
+
+def _walk(
+    delivery: Delivery,
+    rows: Iterator[PreparedRow],
+    settings: SendSettings | None,
+    journal: Journal | None,
+    started: datetime,
+) -> None:
+    """Dry-run or send every row; the journal notes the run's start and how it ended."""
+    if settings is None:
+        delivery.dry_run(rows)
+        return
+    assert journal is not None  # a run that sends always keeps its journal
+    journal.start_run(delivery.run_id, started.isoformat())
+    try:
+        asyncio.run(delivery.send_all(rows, settings))
+    finally:
+        exit_code, reason = delivery.verdict()
+        counts = {str(status): n for status, n in delivery.writer.counts.items()}
+        journal.end_run(delivery.run_id, int(exit_code), reason, counts)
+
+
+def _delivery(
+    campaign: Campaign,
+    options: RunOptions,
+    journal: Journal | None,
+    writer: ReportWriter,
+    ignore_schedule: bool,
+) -> Delivery:
+    policy = DeliveryPolicy(
+        retry_failed=options.retry_failed,
+        resend_unknown=options.resend_unknown,
+        ignore_schedule=ignore_schedule,
+        handle_signals=options.handle_signals,
+    )
+    return Delivery(campaign, policy, journal, writer, options.clock, options.progress)
+
+
+def _state_files(campaign: Campaign, options: RunOptions) -> tuple[Path, Path]:
+    """The run's journal and lock files, in `--state`, `$CAMPAIGN_STATE_DIR` or the default."""
+    state_dir = options.state_dir or default_state_dir()
+    name = options.journal_name(campaign)
+    return journal_path(state_dir, name), lock_path(state_dir, name)
+
+
+def _open_journal(stack: ExitStack, path: Path, dry_run: bool) -> Journal | None:
+    """The journal a real run writes; a dry run only reads one that exists (already-sent)."""
+    if not dry_run:
+        return stack.enter_context(_closing(Journal(path)))
+    if path.exists():
+        return stack.enter_context(_closing(Journal(path, readonly=True)))
+    return None
+
+
+@contextmanager
+def _closing(journal: Journal) -> Iterator[Journal]:
+    try:
+        yield journal
+    finally:
+        journal.close()
+
+
+@contextmanager
+def _rehearsal_gateway(options: RunOptions, report: Path) -> Iterator[Rehearsal | None]:
+    """For a rehearsal, a sandbox gateway on a free loopback port for the run's duration;
+    what it accepts is recorded beside the report."""
+    if not options.sends_to_sandbox:
+        yield None
+        return
+    from campaign_runner.sandbox import Sandbox, SandboxConfig
+
+    record = report.with_suffix(".sandbox.jsonl")
+    with Sandbox(SandboxConfig(port=0, record=record)) as gateway:
+        rehearsal = Rehearsal(gateway.messages_url, record=record)
+        if options.notify:
+            options.notify(f"sandbox gateway on {gateway.messages_url}")
+        try:
+            yield rehearsal
+        finally:
+            rehearsal.received = gateway.message_count()
+
+
+def _send_settings(
+    campaign: Campaign, options: RunOptions, rehearsal: Rehearsal | None
+) -> SendSettings | None:
+    """How to reach the gateway (None for a dry run); the apikey must be set by now."""
+    if options.dry_run:
+        return None
+    if rehearsal is not None:
+        return send_settings(campaign, url=rehearsal.url, apikey="sandbox")
+    return send_settings(campaign, url=options.gateway_url, apikey=options.apikey)
+
+
+def _summary(
+    campaign: Campaign, result: RunResult, run_id: str, options: RunOptions
+) -> dict[str, Any]:
+    return {
+        "campaign": campaign.name,
+        "campaign_file": str(campaign.path),
+        "run_id": run_id,
+        "dry_run": options.dry_run,
+        "started_at": result.started.isoformat(),
+        "ended_at": result.ended.isoformat(),
+        "duration_s": round(result.duration_s, 3),
+        "counts": {str(status): n for status, n in result.counts.items()},
+        "exit_code": int(result.exit_code),
+        "reason": result.reason,
+        "report": str(result.report),
+    }
