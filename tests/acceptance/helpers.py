@@ -109,8 +109,9 @@ def start_process(args: list[str], env: dict[str, str] | None = None) -> subproc
 def on_a_terminal(
     args: list, env: dict[str, str] | None = None, *, streams=("stdout",), answer: str | None = None
 ) -> tuple[int, str, str]:
-    """Run `python -m campaign_runner ARGS` with STREAMS on a pseudo-terminal, answering `[y/N]` with
-    ANSWER; return the exit code, what the terminal showed and what went to a piped stdout."""
+    """Run `python -m campaign_runner ARGS` with STREAMS on a pseudo-terminal, answering
+    `[y/N]` with ANSWER; return the exit code, what the terminal showed and what went to a
+    piped stdout."""
     leader, follower = pty.openpty()
     defaults = {
         "stdin": subprocess.DEVNULL,

@@ -7,8 +7,8 @@ Run by hand, never by CI (pytest does not collect this folder):
     python tests/benchmarks/bench.py --only dry-run,sequential --json figures.json
     sudo python tests/benchmarks/bench.py --install-nginx   # apt-get install nginx-light first
 
-Every measured run is the real command, `python -m campaign_runner run ...`, in its own process with a
-fresh --state folder; throughput is read from the runner's own JSON summary (messages over
+Every measured run is the real command, `python -m campaign_runner run ...`, in its own
+process with a fresh --state folder; throughput is read from the runner's own JSON summary (messages over
 `duration_s`) and peak memory from the child's rusage. The gateways (the sandbox, nginx) run
 in their own processes so their CPU is not counted as the runner's. Only 127.0.0.1 is used.
 """
@@ -981,7 +981,8 @@ def locate_runner() -> tuple[str, str | None]:
     raise SystemExit("campaign-runner is not installed in this Python: pip install . first")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, with --only checked against the known sections."""
     parser = argparse.ArgumentParser(
         description="Measure campaign-runner: dry-run throughput and memory, sequential send "
         "against a bare httpx loop, concurrency with 50 ms latency, a plain nginx."
@@ -997,20 +998,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
-    sections = SECTIONS
+    args.sections = SECTIONS
     if args.only:
-        sections = tuple(s.strip() for s in args.only.split(",") if s.strip())
-        unknown = set(sections) - set(SECTIONS)
+        args.sections = tuple(s.strip() for s in args.only.split(",") if s.strip())
+        unknown = set(args.sections) - set(SECTIONS)
         if unknown:
             parser.error(
                 f"unknown section(s) {', '.join(sorted(unknown))}; "
                 f"choose from {', '.join(SECTIONS)}"
             )
-    sizes = QUICK if args.quick else FULL
+    return args
 
-    runner_where, pythonpath = locate_runner()
-    facts = machine_facts(runner_where)
-    print(f"campaign-runner benchmark ({'quick' if args.quick else 'full'}), {facts['date']}")
+
+def print_machine(facts: dict, quick: bool) -> None:
+    """What the figures were measured on, and a warning when the machine is busy."""
+    print(f"campaign-runner benchmark ({'quick' if quick else 'full'}), {facts['date']}")
     print(
         f"  cpu:     {facts['cpus']} x {facts['cpu_model']} ({facts['cpus_usable']} usable), "
         f"memory {facts['memory']}"
@@ -1023,6 +1025,36 @@ def main(argv: list[str] | None = None) -> int:
     if load[0] > BUSY_LOAD:
         print(f"  warning: the machine is busy (load {load[0]:.2f}): figures will be low and noisy")
 
+
+def run_sections(bench: Bench, sections: tuple[str, ...], install_nginx: bool) -> list[str]:
+    """Measure each chosen section in order; the names of those that could not be measured."""
+    steps = {
+        "help": bench.help_timing,
+        "dry-run": bench.dry_run,
+        "sequential": bench.sequential,
+        "concurrency": bench.concurrency,
+        "nginx": lambda: bench.nginx(install_nginx),
+    }
+    failed = []
+    for name in SECTIONS:
+        if name not in sections:
+            continue
+        try:
+            steps[name]()
+        except BenchError as error:
+            failed.append(name)
+            print_section(f"{name}: could not be measured: {error}")
+            bench.results[name] = {"error": str(error)}
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    runner_where, pythonpath = locate_runner()
+    facts = machine_facts(runner_where)
+    print_machine(facts, args.quick)
+
     def on_sigterm(signum, frame):
         raise KeyboardInterrupt
 
@@ -1031,25 +1063,9 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="campaign-bench-"))
     bench = Bench(folder, sizes, pythonpath)
     bench.results["machine"] = facts
-    failed = []
     started = time.monotonic()
     try:
-        steps = {
-            "help": bench.help_timing,
-            "dry-run": bench.dry_run,
-            "sequential": bench.sequential,
-            "concurrency": bench.concurrency,
-            "nginx": lambda: bench.nginx(args.install_nginx),
-        }
-        for name in SECTIONS:
-            if name not in sections:
-                continue
-            try:
-                steps[name]()
-            except BenchError as error:
-                failed.append(name)
-                print_section(f"{name}: could not be measured: {error}")
-                bench.results[name] = {"error": str(error)}
+        failed = run_sections(bench, args.sections, args.install_nginx)
     except KeyboardInterrupt:
         print("\ninterrupted; stopping everything started", file=sys.stderr)
         return 130
