@@ -9,8 +9,9 @@ Run by hand, never by CI (pytest does not collect this folder):
 
 Every measured run is the real command, `python -m campaign_runner run ...`, in its own
 process with a fresh --state folder; throughput is read from the runner's own JSON summary
-(messages over `duration_s`) and peak memory from the child's rusage. The gateways (the sandbox, nginx) run
-in their own processes so their CPU is not counted as the runner's. Only 127.0.0.1 is used.
+(messages over `duration_s`) and peak memory from the child's rusage. The gateways (the
+sandbox, nginx) run in their own processes so their CPU is not counted as the runner's.
+Only 127.0.0.1 is used.
 """
 
 from __future__ import annotations
