@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from campaign_runner import campaign as campaign_mod
+from campaign_runner import phones, schemas
 from campaign_runner import recipients as recipients_mod
-from campaign_runner import schemas
 from campaign_runner.campaign import Campaign
 from campaign_runner.errors import (
     EXIT_ABORTED,
@@ -141,8 +141,8 @@ def _prepare_row(seq, row, spec, renderer: Renderer, exclusions, seen: SeenKeys)
         item.status, item.error = "invalid", f"row {row.problem}"
         return item
     try:
-        item.phone = recipients_mod.normalise_phone(raw_phone, spec.default_region)
-    except recipients_mod.PhoneError as error:
+        item.phone = phones.normalise_phone(raw_phone, spec.default_region)
+    except phones.PhoneError as error:
         item.status, item.error = "invalid", str(error)
         return item
     if item.phone in exclusions:
