@@ -318,13 +318,14 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
 
 
 def _refuse_to_start(campaign: Campaign, now: datetime) -> str | None:
-    send = campaign.send
-    if send.not_after and now > send.not_after:
+    schedule = campaign.send.schedule
+    if schedule.not_after and now > schedule.not_after:
         return (
-            f"nothing sent: the campaign expired at {send.not_after.isoformat()} (send.not_after)"
+            f"nothing sent: the campaign expired at {schedule.not_after.isoformat()} "
+            "(send.not_after)"
         )
-    if send.window and not send.window.is_open(now):
-        opens = send.window.next_open(now)
+    if schedule.window and not schedule.window.is_open(now):
+        opens = schedule.window.next_open(now)
         return f"nothing sent: outside the send window; it opens at {opens:%Y-%m-%d %H:%M %Z}"
     return None
 
@@ -428,11 +429,11 @@ class _Engine:
     def _check_clock(self) -> None:
         if self.options.ignore_schedule:
             return
-        send = self.campaign.send
+        schedule = self.campaign.send.schedule
         now = self.options.clock()
-        if send.not_after and now > send.not_after:
-            self._stop(f"the campaign expired at {send.not_after.isoformat()} (send.not_after)")
-        elif send.window and not send.window.is_open(now):
+        if schedule.not_after and now > schedule.not_after:
+            self._stop(f"the campaign expired at {schedule.not_after.isoformat()} (send.not_after)")
+        elif schedule.window and not schedule.window.is_open(now):
             self._stop("the send window closed; the next run continues")
 
     def verdict(self) -> tuple[int, str]:
