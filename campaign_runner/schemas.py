@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from campaign_runner.suggest import closest
+from campaign_runner.suggest import closest, did_you_mean
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -225,7 +225,7 @@ def _unknown_key(failure: _Failure) -> SchemaIssue | None:
     key = extras[0] if extras else "?"
     meant = closest(key, allowed)
     if meant:
-        message = f"unknown key '{key}' (did you mean '{meant}'?)"
+        message = f"unknown key '{key}'" + did_you_mean(key, allowed)
     else:
         message = f"unknown key '{key}'; allowed here: {', '.join(allowed) or 'none'}"
     return SchemaIssue((*failure.path, key), message, UNKNOWN_KEY, key, meant)
@@ -243,9 +243,9 @@ def _not_allowed_value(failure: _Failure) -> SchemaIssue:
     message = f"{json.dumps(instance)} is not allowed; expected {_one_of(allowed)}"
     meant = None
     if isinstance(instance, str):
-        meant = closest(instance, [str(a) for a in allowed], cutoff=0.75)
-    if meant:
-        message += f" (did you mean '{meant}'?)"
+        words = [str(a) for a in allowed]
+        meant = closest(instance, words, cutoff=0.75)
+        message += did_you_mean(instance, words, cutoff=0.75)
     return SchemaIssue(failure.path, message, failure.keyword, suggestion=meant)
 
 
@@ -384,46 +384,58 @@ def message_rules(body: dict, prefix: bool = True) -> list[SchemaIssue]:
 
 
 def _interactive_rules(interactive: dict, base: tuple) -> list[SchemaIssue]:
-    issues: list[SchemaIssue] = []
     action = interactive.get("action")
     if not isinstance(action, dict):
-        return issues
+        return []
+    issues: list[SchemaIssue] = []
     buttons = action.get("buttons")
     if isinstance(buttons, list):
-        for field in ("id", "title"):
-            issues += _duplicates(
-                [
-                    ((*base, "action", "buttons", i, "reply", field), b["reply"].get(field))
-                    for i, b in enumerate(buttons)
-                    if isinstance(b, dict) and isinstance(b.get("reply"), dict)
-                ],
-                f"reply button {field}",
-            )
+        issues += _reply_button_rules(buttons, (*base, "action", "buttons"))
     sections = action.get("sections")
     if isinstance(sections, list) and interactive.get("type") in ("list", "product_list"):
-        rows_key, limit = (
-            ("rows", 10) if interactive.get("type") == "list" else ("product_items", 30)
+        issues += _section_rules(sections, interactive["type"], (*base, "action", "sections"))
+    return issues
+
+
+def _reply_button_rules(buttons: list, base: tuple) -> list[SchemaIssue]:
+    """Reply buttons need distinct ids and distinct titles."""
+    issues: list[SchemaIssue] = []
+    for part in ("id", "title"):
+        issues += _duplicates(
+            [
+                ((*base, i, "reply", part), b["reply"].get(part))
+                for i, b in enumerate(buttons)
+                if isinstance(b, dict) and isinstance(b.get("reply"), dict)
+            ],
+            f"reply button {part}",
         )
-        entries = [
-            ((*base, "action", "sections", s, rows_key, r), row)
-            for s, section in enumerate(sections)
-            if isinstance(section, dict) and isinstance(section.get(rows_key), list)
-            for r, row in enumerate(section[rows_key])
-        ]
-        if len(entries) > limit:
-            issues.append(
-                SchemaIssue(
-                    (*base, "action", "sections"),
-                    f"has {len(entries)} {rows_key.replace('_', ' ')} across all sections; "
-                    f"at most {limit} allowed",
-                    "maxTotalItems",
-                )
+    return issues
+
+
+def _section_rules(sections: list, kind: str, base: tuple) -> list[SchemaIssue]:
+    """A list has at most 10 rows in all, with distinct ids; a product list 30 items."""
+    rows_key, limit = ("rows", 10) if kind == "list" else ("product_items", 30)
+    entries = [
+        ((*base, s, rows_key, r), row)
+        for s, section in enumerate(sections)
+        if isinstance(section, dict) and isinstance(section.get(rows_key), list)
+        for r, row in enumerate(section[rows_key])
+    ]
+    issues: list[SchemaIssue] = []
+    if len(entries) > limit:
+        issues.append(
+            SchemaIssue(
+                base,
+                f"has {len(entries)} {rows_key.replace('_', ' ')} across all sections; "
+                f"at most {limit} allowed",
+                "maxTotalItems",
             )
-        if rows_key == "rows":
-            issues += _duplicates(
-                [((*path, "id"), row.get("id")) for path, row in entries if isinstance(row, dict)],
-                "list row id",
-            )
+        )
+    if rows_key == "rows":
+        issues += _duplicates(
+            [((*path, "id"), row.get("id")) for path, row in entries if isinstance(row, dict)],
+            "list row id",
+        )
     return issues
 
 
