@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from campaign_runner import phones, schemas
 from campaign_runner import recipients as recipients_mod
-from campaign_runner import schemas
 from campaign_runner.campaign import Campaign
 from campaign_runner.render import Renderer, RenderError
 from campaign_runner.status import Status
@@ -171,8 +171,8 @@ class _RowSteps:
 
     def phone(self, raw: str) -> str:
         try:
-            phone = recipients_mod.normalise_phone(raw, self.spec.default_region)
-        except recipients_mod.PhoneError as error:
+            phone = phones.normalise_phone(raw, self.spec.default_region)
+        except phones.PhoneError as error:
             raise _Refused(Status.INVALID, str(error)) from None
         if phone in self.exclusions:
             raise _Refused(Status.EXCLUDED, "on the exclusion list")

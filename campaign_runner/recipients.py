@@ -1,4 +1,4 @@
-"""Load stage for people: stream the recipients CSV, one row at a time, with phones in E.164.
+"""Load stage for people: stream the recipients CSV, one row at a time, and read opt-out lists.
 
 Spreadsheets export CSV in many shapes: UTF-8 with or without BOM, Windows-1252, `,` or `;`,
 quoted fields with newlines inside. This module reads them all without loading the file,
@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import codecs
 import csv
-import difflib
 import io
-import re
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
-import phonenumbers
-from phonenumbers import PhoneNumberFormat, PhoneNumberType
-
 from campaign_runner.errors import CampaignInvalid, Problem
+from campaign_runner.phones import PhoneError, normalise_phone
+from campaign_runner.suggest import did_you_mean
 
-_SCIENTIFIC = re.compile(r"^[+]?\d+(?:[.,]\d+)?[eE][+]?\d+$")
-_DECIMAL = re.compile(r"^[+]?\d+[.,]0+$")
-_MOBILE = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 _CHUNK = 1 << 20
 
 
@@ -38,14 +32,17 @@ class Row:
 
 @dataclass
 class Table:
-    """An open recipients file: its columns, how it was read, and its rows (a stream)."""
+    """An open recipients file: its columns, how it was read, and its rows (a stream).
+
+    `rows` holds the file open until it is exhausted or closed (`table.rows.close()`).
+    """
 
     path: Path
     columns: list[str]
     encoding: str
     delimiter: str
     warnings: list[str]
-    rows: Iterator[Row]
+    rows: Generator[Row, None, None]
 
 
 def open_table(path: Path, encoding: str | None = None, delimiter: str | None = None) -> Table:
@@ -130,7 +127,9 @@ def _clean_header(header: list[str], shown: str, warnings: list[str]) -> list[st
     return columns
 
 
-def _rows(handle, reader, columns: list[str], shown: str) -> Iterator[Row]:
+def _rows(
+    handle: io.TextIOBase, reader, columns: list[str], shown: str
+) -> Generator[Row, None, None]:
     width = len(columns)
     number = 1
     try:
@@ -160,8 +159,7 @@ def require_column(table: Table, column: str) -> None:
     """Raise a located error when COLUMN is not in the table's header."""
     if column in table.columns:
         return
-    close = difflib.get_close_matches(column, table.columns, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    hint = did_you_mean(column, table.columns)
     raise CampaignInvalid(
         Problem(
             str(table.path),
@@ -170,53 +168,6 @@ def require_column(table: Table, column: str) -> None:
             f"no column '{column}'{hint}; the columns are: {', '.join(table.columns)}",
         )
     )
-
-
-class PhoneError(ValueError):
-    """A phone cell that cannot be a WhatsApp recipient; the message says why."""
-
-
-def normalise_phone(raw: str, default_region: str | None = None) -> str:
-    """The number in E.164 (`+5511948489500`), or `PhoneError` saying what is wrong with it."""
-    text = raw.strip()
-    if not text:
-        raise PhoneError("the phone number is blank")
-    if _SCIENTIFIC.match(text):
-        raise PhoneError(
-            f"'{text}' is a number a spreadsheet turned into scientific notation; "
-            "format the column as text and export again"
-        )
-    if _DECIMAL.match(text):
-        raise PhoneError(
-            f"'{text}' ends in a decimal part, as a spreadsheet writes numbers; "
-            "format the column as text and export again"
-        )
-    compact = re.sub(r"[\s().\-/]", "", text)
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    region = default_region
-    if not compact.startswith("+") and region is None:
-        # Digits only and no region to read them in: they must already start with a country code.
-        compact = "+" + compact
-    try:
-        number = phonenumbers.parse(compact, region)
-    except phonenumbers.NumberParseException as error:
-        raise PhoneError(f"'{text}' is not a phone number ({_parse_reason(error)})") from None
-    if not phonenumbers.is_valid_number(number):
-        raise PhoneError(f"'{text}' is not a valid phone number")
-    if phonenumbers.number_type(number) not in _MOBILE:
-        raise PhoneError(f"'{text}' is not a mobile number")
-    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
-
-
-def _parse_reason(error: phonenumbers.NumberParseException) -> str:
-    return {
-        phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
-        phonenumbers.NumberParseException.NOT_A_NUMBER: "not a number",
-        phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short",
-        phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
-        phonenumbers.NumberParseException.TOO_LONG: "too long",
-    }.get(error.error_type, str(error))
 
 
 def read_exclusions(paths: tuple[Path, ...], default_region: str | None) -> set[str]:

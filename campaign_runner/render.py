@@ -17,8 +17,10 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from campaign_runner.campaign import Campaign, SourceMap, has_template_markup
+from campaign_runner.campaign import Campaign, has_template_markup
 from campaign_runner.errors import CampaignInvalid, Problem
+from campaign_runner.suggest import did_you_mean
+from campaign_runner.yaml_source import SourceMap
 
 _PLACEHOLDER = re.compile(r"\[([^\W\d][\w-]*)\]")
 _JINJA_SPAN = re.compile(r"(\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\})", re.DOTALL)
@@ -55,7 +57,9 @@ def environment() -> ImmutableSandboxedEnvironment:
 
 
 @dataclass(frozen=True)
-class _Slot:
+class TemplateSlot:
+    """One string of the message that is a template: where it is written, and what it reads."""
+
     path: tuple
     source: str
     template: jinja2.Template
@@ -67,7 +71,7 @@ class Renderer:
 
     def __init__(self, campaign: Campaign):
         self.env = environment()
-        self.slots: list[_Slot] = []
+        self.template_slots: list[TemplateSlot] = []
         self._problems: list[Problem] = []
         message = {**ENVELOPE_DEFAULTS, **campaign.message}
         message.pop("to", None)
@@ -83,17 +87,14 @@ class Renderer:
     @property
     def columns(self) -> set[str]:
         """Every CSV column the message's templates read."""
-        return {c for slot in self.slots for c in slot.columns}
+        return {c for slot in self.template_slots for c in slot.columns}
 
     def check_columns(self, available: list[str], source: SourceMap, csv_name: str) -> None:
         """Raise, before anything is sent, when a template names a column the CSV lacks."""
-        import difflib
-
         problems = []
-        for slot in self.slots:
+        for slot in self.template_slots:
             for column in sorted(slot.columns - set(available)):
-                close = difflib.get_close_matches(column, available, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                hint = did_you_mean(column, available)
                 problems.append(
                     source.problem(
                         slot.path,
@@ -142,7 +143,7 @@ class Renderer:
             return lambda context: text
         names = meta.find_undeclared_variables(parsed) - set(self.env.globals) - {"row"}
         columns = frozenset((names | _row_subscripts(jinja_text)) - _optional_names(parsed))
-        self.slots.append(_Slot(path, text, template, columns))
+        self.template_slots.append(TemplateSlot(path, text, template, columns))
         where = ".".join(str(p) for p in path[1:])
 
         def render(context: dict) -> str:
@@ -166,11 +167,11 @@ def _context(values: dict[str, str]) -> dict[str, Any]:
 
 def _optional_names(parsed: nodes.Template) -> set[str]:
     """Names a template itself treats as optional: `x is defined`, `x | default(...)`."""
-    guarded = [
+    tested = [
         test.node for test in parsed.find_all(nodes.Test) if test.name in ("defined", "undefined")
     ]
-    guarded += [f.node for f in parsed.find_all(nodes.Filter) if f.name in ("default", "d")]
-    return {node.name for node in guarded if isinstance(node, nodes.Name)}
+    defaulted = [f.node for f in parsed.find_all(nodes.Filter) if f.name in ("default", "d")]
+    return {node.name for node in (*tested, *defaulted) if isinstance(node, nodes.Name)}
 
 
 def _row_subscripts(jinja_text: str) -> set[str]:

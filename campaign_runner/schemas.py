@@ -6,13 +6,18 @@ the package as `campaign_runner/schemas/`. Validators are compiled once per proc
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from campaign_runner.suggest import closest, did_you_mean
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 MESSAGE_TYPES = (
     "text",
@@ -26,27 +31,43 @@ MESSAGE_TYPES = (
     "document",
     "sticker",
 )
+UNKNOWN_KEY = "additionalProperties"  # the keyword of an issue about a key the schema lacks
+TOP_LEVEL = "(top level)"  # how an empty path is shown
 _PACKAGED = Path(__file__).parent / "schemas"
 _SOURCE_TREE = Path(__file__).parent.parent / "schemas"
 
 
 @dataclass(frozen=True)
 class SchemaIssue:
-    """One schema violation: where in the document (a path of keys and indexes), and what."""
+    """One schema violation: where (a path of keys and indexes), what to say, and which rule.
+
+    `keyword` is the JSON Schema keyword that failed (`required`, `maxLength`...) or the name
+    of one of the rules in `message_rules`; decisions read it, never the message. `key` is the
+    unknown or missing key, `suggestion` the known word a misspelt one is close to. Two issues
+    are equal when they say the same thing at the same place: the message already tells why.
+    """
 
     path: tuple[str | int, ...]
     message: str
+    keyword: str = field(default="", compare=False)
+    key: str | None = field(default=None, compare=False)
+    suggestion: str | None = field(default=None, compare=False)
 
     @property
     def dotted(self) -> str:
         """The path as people write it: `template.components[0].index`."""
-        out = ""
-        for part in self.path:
-            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-        return out or "(top level)"
+        return dotted(self.path)
 
     def __str__(self) -> str:
         return f"{self.dotted}: {self.message}"
+
+
+def dotted(path: Iterable[str | int]) -> str:
+    """PATH as people write it: `template.components[0].index`, or `(top level)` when empty."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or TOP_LEVEL
 
 
 def schema_dir() -> Path:
@@ -121,6 +142,7 @@ def check(document: Any, schema: str = "message") -> list[SchemaIssue]:
             SchemaIssue(
                 tuple(getattr(error, "instance_path", ()) or ()),
                 getattr(error, "message", "rejected by the schema"),
+                "fastValidator",
             )
         )
     return _dedupe(issues)
@@ -133,102 +155,196 @@ def is_valid(document: Any, schema: str = "message") -> bool:
     return valid and (schema != "message" or not message_rules(document))
 
 
-def _leaf_errors(errors):
+def _leaf_errors(errors: Iterable[ValidationError]) -> Iterator[ValidationError]:
     """Descend into oneOf/anyOf failures to the error that best explains each one."""
     from jsonschema.exceptions import best_match
 
     for error in errors:
-        if error.validator in ("oneOf", "anyOf") and error.context and not _is_exclusive(error):
+        if (
+            error.validator in ("oneOf", "anyOf")
+            and error.context
+            and not _only_required_keys(error.validator_value)
+        ):
             yield best_match(error.context)
         else:
             yield error
 
 
-def _is_exclusive(error) -> bool:
-    """A oneOf/anyOf whose branches only say which keys are required (id XOR link)."""
-    return all(set(branch) <= {"required", "not"} for branch in error.validator_value)
+def _only_required_keys(branches: Any) -> bool:
+    """The branches of a oneOf/anyOf only say which keys are required (id XOR link)."""
+    return all(set(branch) <= {"required", "not"} for branch in branches)
 
 
-def _explain(error) -> SchemaIssue:
-    path = tuple(error.absolute_path)
-    kind, value, instance = error.validator, error.validator_value, error.instance
-    if kind == "additionalProperties" and isinstance(instance, dict):
-        allowed = sorted(error.schema.get("properties", {}))
-        extras = [key for key in instance if key not in allowed]
-        key = extras[0] if extras else "?"
-        return SchemaIssue((*path, key), _unknown_key(key, allowed))
-    if kind == "required":
-        missing = [key for key in value if key not in instance]
-        return SchemaIssue(path, f"required key '{missing[0] if missing else value[0]}' is missing")
-    if kind in ("enum", "const"):
-        allowed = value if kind == "enum" else [value]
-        message = f"{json.dumps(instance)} is not allowed; expected {_one_of(allowed)}"
-        close = difflib.get_close_matches(
-            str(instance), [str(a) for a in allowed], n=1, cutoff=0.75
+# ---- one explainer per JSON Schema keyword --------------------------------------------------
+#
+# Each turns a failed keyword into the sentence a marketer can act on; one that returns None
+# leaves it to jsonschema's own words.
+
+_Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """One failed keyword as jsonschema reports it, reduced to what the explainers read."""
+
+    keyword: str
+    value: Any  # the keyword's value in the schema: 24 for `maxLength: 24`
+    instance: Any  # the document's value that failed
+    schema: Mapping[str, Any]  # the subschema holding the keyword
+    message: str  # jsonschema's own words
+    path: _Path
+
+    @classmethod
+    def of(cls, error: ValidationError) -> _Failure:
+        """The failure ERROR reports (yielded by a validator, so every field is set)."""
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        return cls(
+            str(error.validator),
+            error.validator_value,
+            error.instance,
+            schema,
+            error.message,
+            tuple(error.absolute_path),
         )
-        if close and isinstance(instance, str):
-            message += f" (did you mean '{close[0]}'?)"
-        return SchemaIssue(path, message)
-    if kind == "maxLength":
-        return SchemaIssue(path, f"is {len(instance)} characters long; at most {value} allowed")
-    if kind == "minLength":
-        return SchemaIssue(
-            path, "must not be empty" if value == 1 else f"needs at least {value} characters"
-        )
-    if kind == "maxItems":
-        return SchemaIssue(path, f"has {len(instance)} items; at most {value} allowed")
-    if kind == "minItems":
-        return SchemaIssue(path, f"needs at least {value} item{'s' if value > 1 else ''}")
-    if kind == "type" and value == "null":
-        return SchemaIssue(path, "is not used by this kind of message (leave it out)")
-    if kind == "type":
-        wanted = value if isinstance(value, str) else " or ".join(value)
-        return SchemaIssue(path, f"{json.dumps(instance)[:60]} is not of type {wanted}")
-    if kind == "pattern":
-        hint = error.schema.get("description", f"must match {value}")
-        return SchemaIssue(path, f"{json.dumps(instance)[:80]} is not valid: {hint}")
-    if kind in ("oneOf", "anyOf") and _is_exclusive(error):
-        keys = sorted({key for branch in value for key in branch.get("required", [])})
-        amount = "exactly one" if kind == "oneOf" else "at least one"
-        return SchemaIssue(path, f"needs {amount} of {_one_of(keys)}")
-    if kind == "not" and isinstance(value, dict) and "required" in value:
-        return SchemaIssue(path, f"must not have {_one_of(value['required'])} here")
-    description = error.schema.get("description") if isinstance(error.schema, dict) else None
-    if kind == "false" or error.schema is False:
-        return SchemaIssue(path, "is not allowed here")
-    message = error.message if not description else f"{error.message} ({description})"
-    return SchemaIssue(path, message)
 
 
-def _unknown_key(key: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    if close:
-        return f"unknown key '{key}' (did you mean '{close[0]}'?)"
-    return f"unknown key '{key}'; allowed here: {', '.join(allowed) or 'none'}"
+def _explain(error: ValidationError) -> SchemaIssue:
+    if error.schema is False:
+        return SchemaIssue(tuple(error.absolute_path), "is not allowed here", "false")
+    failure = _Failure.of(error)
+    explainer = _EXPLAINERS.get(failure.keyword)
+    issue = explainer(failure) if explainer else None
+    return issue or _in_jsonschema_words(failure)
 
 
-def _one_of(values) -> str:
+def _unknown_key(failure: _Failure) -> SchemaIssue | None:
+    if not isinstance(failure.instance, dict):
+        return None
+    allowed = sorted(failure.schema.get("properties", {}))
+    extras = [key for key in failure.instance if key not in allowed]
+    key = extras[0] if extras else "?"
+    meant = closest(key, allowed)
+    if meant:
+        message = f"unknown key '{key}'" + did_you_mean(key, allowed)
+    else:
+        message = f"unknown key '{key}'; allowed here: {', '.join(allowed) or 'none'}"
+    return SchemaIssue((*failure.path, key), message, UNKNOWN_KEY, key, meant)
+
+
+def _required(failure: _Failure) -> SchemaIssue:
+    missing = [key for key in failure.value if key not in failure.instance]
+    key = missing[0] if missing else failure.value[0]
+    return SchemaIssue(failure.path, f"required key '{key}' is missing", "required", key)
+
+
+def _not_allowed_value(failure: _Failure) -> SchemaIssue:
+    instance = failure.instance
+    allowed = failure.value if failure.keyword == "enum" else [failure.value]
+    message = f"{json.dumps(instance)} is not allowed; expected {_one_of(allowed)}"
+    meant = None
+    if isinstance(instance, str):
+        words = [str(a) for a in allowed]
+        meant = closest(instance, words, cutoff=0.75)
+        message += did_you_mean(instance, words, cutoff=0.75)
+    return SchemaIssue(failure.path, message, failure.keyword, suggestion=meant)
+
+
+def _max_length(failure: _Failure) -> SchemaIssue:
+    length, most = len(failure.instance), failure.value
+    message = f"is {length} characters long; at most {most} allowed"
+    return SchemaIssue(failure.path, message, "maxLength")
+
+
+def _min_length(failure: _Failure) -> SchemaIssue:
+    least = failure.value
+    message = "must not be empty" if least == 1 else f"needs at least {least} characters"
+    return SchemaIssue(failure.path, message, "minLength")
+
+
+def _max_items(failure: _Failure) -> SchemaIssue:
+    count, most = len(failure.instance), failure.value
+    return SchemaIssue(failure.path, f"has {count} items; at most {most} allowed", "maxItems")
+
+
+def _min_items(failure: _Failure) -> SchemaIssue:
+    least = failure.value
+    message = f"needs at least {least} item{'s' if least > 1 else ''}"
+    return SchemaIssue(failure.path, message, "minItems")
+
+
+def _wrong_type(failure: _Failure) -> SchemaIssue:
+    if failure.value == "null":
+        message = "is not used by this kind of message (leave it out)"
+        return SchemaIssue(failure.path, message, "type")
+    wanted = failure.value if isinstance(failure.value, str) else " or ".join(failure.value)
+    message = f"{json.dumps(failure.instance)[:60]} is not of type {wanted}"
+    return SchemaIssue(failure.path, message, "type")
+
+
+def _no_match(failure: _Failure) -> SchemaIssue:
+    hint = failure.schema.get("description", f"must match {failure.value}")
+    message = f"{json.dumps(failure.instance)[:80]} is not valid: {hint}"
+    return SchemaIssue(failure.path, message, "pattern")
+
+
+def _exclusive_keys(failure: _Failure) -> SchemaIssue | None:
+    if not _only_required_keys(failure.value):
+        return None
+    keys = sorted({key for branch in failure.value for key in branch.get("required", [])})
+    amount = "exactly one" if failure.keyword == "oneOf" else "at least one"
+    return SchemaIssue(failure.path, f"needs {amount} of {_one_of(keys)}", failure.keyword)
+
+
+def _forbidden_keys(failure: _Failure) -> SchemaIssue | None:
+    if not (isinstance(failure.value, dict) and "required" in failure.value):
+        return None
+    message = f"must not have {_one_of(failure.value['required'])} here"
+    return SchemaIssue(failure.path, message, "not")
+
+
+def _in_jsonschema_words(failure: _Failure) -> SchemaIssue:
+    description = failure.schema.get("description")
+    message = f"{failure.message} ({description})" if description else failure.message
+    return SchemaIssue(failure.path, message, failure.keyword)
+
+
+_EXPLAINERS: dict[str, Callable[[_Failure], SchemaIssue | None]] = {
+    UNKNOWN_KEY: _unknown_key,
+    "required": _required,
+    "enum": _not_allowed_value,
+    "const": _not_allowed_value,
+    "maxLength": _max_length,
+    "minLength": _min_length,
+    "maxItems": _max_items,
+    "minItems": _min_items,
+    "type": _wrong_type,
+    "pattern": _no_match,
+    "oneOf": _exclusive_keys,
+    "anyOf": _exclusive_keys,
+    "not": _forbidden_keys,
+}
+
+
+def _one_of(values: Iterable[object]) -> str:
     quoted = [f"'{v}'" for v in values]
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
 def _dedupe(issues: list[SchemaIssue]) -> list[SchemaIssue]:
-    # A misspelt required key yields "did you mean 'body'" and "'body' is missing": keep the first.
+    """Drop repeats, and "'body' is missing" when a misspelt key already asks "did you mean"."""
     meant = {
-        (issue.path[:-1], issue.message.split("did you mean '")[1].rstrip("'?)"))
+        (issue.path[:-1], issue.suggestion)
         for issue in issues
-        if "did you mean '" in issue.message and issue.message.startswith("unknown key")
+        if issue.keyword == UNKNOWN_KEY and issue.suggestion
     }
     seen: set[tuple] = set()
     out = []
     for issue in issues:
-        key = (issue.path, issue.message)
-        if issue.message.startswith("required key '"):
-            missing = issue.message.split("'")[1]
-            if (issue.path, missing) in meant:
-                continue
-        if key not in seen:
-            seen.add(key)
+        if issue.keyword == "required" and (issue.path, issue.key) in meant:
+            continue
+        said = (issue.path, issue.message)
+        if said not in seen:
+            seen.add(said)
             out.append(issue)
     return out
 
@@ -237,17 +353,27 @@ def _dedupe(issues: list[SchemaIssue]) -> list[SchemaIssue]:
 
 
 def message_rules(body: dict, prefix: bool = True) -> list[SchemaIssue]:
-    """Cross-field rules: the type object matches `type`, unique button ids, 10 list rows..."""
+    """Cross-field rules: the type object matches `type`, unique button ids, 10 list rows...
+
+    Their keywords: otherTypeObject, missingTypeObject, uniqueValues, maxTotalItems and
+    coordinateRange.
+    """
     issues: list[SchemaIssue] = []
     kind = body.get("type")
     if not isinstance(kind, str) or kind not in MESSAGE_TYPES:
         return issues
     for other in MESSAGE_TYPES:
         if other != kind and other in body:
-            issues.append(SchemaIssue((other,), f"'{other}' given but type is '{kind}'"))
+            issues.append(
+                SchemaIssue((other,), f"'{other}' given but type is '{kind}'", "otherTypeObject")
+            )
     content = body.get(kind)
     if content is None:
-        issues.append(SchemaIssue((kind,), f"type is '{kind}' but there is no '{kind}' object"))
+        issues.append(
+            SchemaIssue(
+                (kind,), f"type is '{kind}' but there is no '{kind}' object", "missingTypeObject"
+            )
+        )
         return issues
     base: tuple = (kind,) if prefix else ()
     if kind == "interactive" and isinstance(content, dict):
@@ -258,45 +384,58 @@ def message_rules(body: dict, prefix: bool = True) -> list[SchemaIssue]:
 
 
 def _interactive_rules(interactive: dict, base: tuple) -> list[SchemaIssue]:
-    issues = []
     action = interactive.get("action")
     if not isinstance(action, dict):
-        return issues
+        return []
+    issues: list[SchemaIssue] = []
     buttons = action.get("buttons")
     if isinstance(buttons, list):
-        for field in ("id", "title"):
-            issues += _duplicates(
-                [
-                    ((*base, "action", "buttons", i, "reply", field), b["reply"].get(field))
-                    for i, b in enumerate(buttons)
-                    if isinstance(b, dict) and isinstance(b.get("reply"), dict)
-                ],
-                f"reply button {field}",
-            )
+        issues += _reply_button_rules(buttons, (*base, "action", "buttons"))
     sections = action.get("sections")
     if isinstance(sections, list) and interactive.get("type") in ("list", "product_list"):
-        rows_key, limit = (
-            ("rows", 10) if interactive.get("type") == "list" else ("product_items", 30)
+        issues += _section_rules(sections, interactive["type"], (*base, "action", "sections"))
+    return issues
+
+
+def _reply_button_rules(buttons: list, base: tuple) -> list[SchemaIssue]:
+    """Reply buttons need distinct ids and distinct titles."""
+    issues: list[SchemaIssue] = []
+    for part in ("id", "title"):
+        issues += _duplicates(
+            [
+                ((*base, i, "reply", part), b["reply"].get(part))
+                for i, b in enumerate(buttons)
+                if isinstance(b, dict) and isinstance(b.get("reply"), dict)
+            ],
+            f"reply button {part}",
         )
-        entries = [
-            ((*base, "action", "sections", s, rows_key, r), row)
-            for s, section in enumerate(sections)
-            if isinstance(section, dict) and isinstance(section.get(rows_key), list)
-            for r, row in enumerate(section[rows_key])
-        ]
-        if len(entries) > limit:
-            issues.append(
-                SchemaIssue(
-                    (*base, "action", "sections"),
-                    f"has {len(entries)} {rows_key.replace('_', ' ')} across all sections; "
-                    f"at most {limit} allowed",
-                )
+    return issues
+
+
+def _section_rules(sections: list, kind: str, base: tuple) -> list[SchemaIssue]:
+    """A list has at most 10 rows in all, with distinct ids; a product list 30 items."""
+    rows_key, limit = ("rows", 10) if kind == "list" else ("product_items", 30)
+    entries = [
+        ((*base, s, rows_key, r), row)
+        for s, section in enumerate(sections)
+        if isinstance(section, dict) and isinstance(section.get(rows_key), list)
+        for r, row in enumerate(section[rows_key])
+    ]
+    issues: list[SchemaIssue] = []
+    if len(entries) > limit:
+        issues.append(
+            SchemaIssue(
+                base,
+                f"has {len(entries)} {rows_key.replace('_', ' ')} across all sections; "
+                f"at most {limit} allowed",
+                "maxTotalItems",
             )
-        if rows_key == "rows":
-            issues += _duplicates(
-                [((*path, "id"), row.get("id")) for path, row in entries if isinstance(row, dict)],
-                "list row id",
-            )
+        )
+    if rows_key == "rows":
+        issues += _duplicates(
+            [((*path, "id"), row.get("id")) for path, row in entries if isinstance(row, dict)],
+            "list row id",
+        )
     return issues
 
 
@@ -308,14 +447,18 @@ def _duplicates(entries, what: str) -> list[SchemaIssue]:
             continue
         if value in seen:
             issues.append(
-                SchemaIssue(path, f"{what} {json.dumps(value)} is used twice; it must be unique")
+                SchemaIssue(
+                    path,
+                    f"{what} {json.dumps(value)} is used twice; it must be unique",
+                    "uniqueValues",
+                )
             )
         seen.setdefault(value, path)
     return issues
 
 
 def _coordinate_rules(location: dict, base: tuple) -> list[SchemaIssue]:
-    issues = []
+    issues: list[SchemaIssue] = []
     for key, limit in (("latitude", 90), ("longitude", 180)):
         value = location.get(key)
         if isinstance(value, bool) or value is None:
@@ -325,5 +468,9 @@ def _coordinate_rules(location: dict, base: tuple) -> list[SchemaIssue]:
         except (TypeError, ValueError):
             continue  # the schema already says it is not a number
         if not math.isfinite(number) or abs(number) > limit:
-            issues.append(SchemaIssue((*base, key), f"{value} is out of range -{limit}..{limit}"))
+            issues.append(
+                SchemaIssue(
+                    (*base, key), f"{value} is out of range -{limit}..{limit}", "coordinateRange"
+                )
+            )
     return issues

@@ -21,6 +21,7 @@ from helpers import (
 from campaign_runner import campaign as campaign_mod
 from campaign_runner import run as run_mod
 from campaign_runner.sandbox import Faults
+from campaign_runner.schedule import parse_window
 
 
 def people(n: int, start: int = 0) -> list[dict]:
@@ -301,11 +302,11 @@ def test_a_run_that_reaches_the_window_end_stops_and_the_next_one_continues(sand
 
 
 def test_a_window_across_midnight(tmp_path):
-    window = campaign_mod._parse_window(f"22:00-06:00 {SAO_PAULO}", None)
+    window = parse_window(f"22:00-06:00 {SAO_PAULO}", None)
     assert window.is_open(at("2026-11-28T23:30:00"))
     assert window.is_open(at("2026-11-29T05:59:00"))
     assert not window.is_open(at("2026-11-29T06:00:00"))
-    fridays = campaign_mod._parse_window(f"22:00-06:00 {SAO_PAULO}", ["fri"])
+    fridays = parse_window(f"22:00-06:00 {SAO_PAULO}", ["fri"])
     assert fridays.is_open(at("2026-11-28T02:00:00"))  # Saturday early: Friday's night
     assert not fridays.is_open(at("2026-11-28T22:30:00"))  # Saturday night is not Friday's
 

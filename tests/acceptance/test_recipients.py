@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers import cli, env_for, read_report, write_campaign
 
-from campaign_runner.recipients import PhoneError, normalise_phone
+from campaign_runner.phones import PhoneError, normalise_phone
 
 
 def sent_bodies(sandbox) -> list[tuple[str, str]]:
