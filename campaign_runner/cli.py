@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import click
@@ -22,7 +24,8 @@ _EXISTING_FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 def _reports_errors(command):
-    """Print a `CampaignError` as `FILE:LINE:COL: message` lines and exit with its code."""
+    """Print a `CampaignError` as `FILE:LINE:COL: message` lines and exit with its code;
+    Ctrl-C where no run is listening for it exits 130 without a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -31,6 +34,10 @@ def _reports_errors(command):
         except CampaignError as error:
             _print_problems(error.problems)
             sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            _clear_progress()
+            click.echo("interrupted; nothing more was done", err=True)
+            sys.exit(ExitCode.SIGINT)
 
     return wrapper
 
@@ -56,6 +63,22 @@ class FaultShare(click.ParamType):
         if not 0 <= number <= 1:
             self.fail(f"share in '{value}' must be between 0 and 1", param, ctx)
         return kind.strip(), number
+
+
+class OutputFile(click.ParamType):
+    """A file to write: not empty, not a folder (what it may not be, the core checks)."""
+
+    name = "FILE"
+
+    def convert(self, value, param, ctx) -> Path:
+        if isinstance(value, Path):
+            return value
+        if not str(value).strip():
+            self.fail("is empty: give a file name", param, ctx)
+        path = Path(value)
+        if path.is_dir():
+            self.fail(f"'{value}' is a folder: give a file name", param, ctx)
+        return path
 
 
 recipients_option = click.option(
@@ -117,7 +140,7 @@ def validate(campaigns, recipients):
 @limit_option
 @click.option(
     "--report",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputFile(),
     help="Report CSV (default reports/NAME-YYYYmmdd-HHMMSS.csv).",
 )
 @state_option
@@ -155,6 +178,10 @@ def run(campaign_file, sandbox, yes, **choices):
     result = run_mod.run_campaign(loaded, options)
     _clear_progress()
     _print_warnings(result.warnings)
+    for error in result.errors:
+        click.echo(f"error: {error}", err=True)
+    if result.crash is not None and os.environ.get("CAMPAIGN_DEBUG"):
+        traceback.print_exception(result.crash)
     click.echo(_run_summary(result))
     if result.rehearsal is not None:
         rehearsal = result.rehearsal

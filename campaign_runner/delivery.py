@@ -27,7 +27,7 @@ from campaign_runner.campaign import Campaign
 from campaign_runner.errors import ExitCode
 from campaign_runner.gateway.sender import Sender
 from campaign_runner.gateway.settings import SendSettings
-from campaign_runner.journal import Journal, Previous
+from campaign_runner.journal import Journal, JournalError, Previous
 from campaign_runner.prepare import PreparedRow
 from campaign_runner.report import ReportWriter, RowResult
 from campaign_runner.status import Status
@@ -72,8 +72,9 @@ def earlier_outcome(previous: Previous | None, policy: DeliveryPolicy) -> RowRes
     if previous.sent:
         return RowResult(0, 0, "", Status.ALREADY_SENT, previous.message_id, previous.http_status)
     if previous.in_doubt and not policy.resend_unknown:
+        why = previous.error or "an earlier run stopped during this request"
         reason = (
-            "an earlier run stopped during this request; its outcome is unknown "
+            f"{why}; its outcome is unknown "
             "(check the gateway, then --resend-unknown to send it again)"
         )
         return RowResult(0, 0, "", Status.UNKNOWN, error=reason)
@@ -131,6 +132,8 @@ class Delivery:
         self.writer.add(
             RowResult(item.seq, item.row, item.phone, status, message_id, http_status, error)
         )
+        if self.writer.failure and not self.stop.reason:
+            self.stop.request(f"aborted: {self.writer.failure}", ExitCode.ABORTED)
         if self.progress:
             now = time.monotonic()
             if now - self._last_progress >= _PROGRESS_EVERY_S:
@@ -196,8 +199,24 @@ class Delivery:
             finally:
                 launcher.abandon_leased("the run broke off")
                 await sender.aclose()
-                if self.journal is not None:
-                    self.journal.flush()
+                self.settle_journal()
+
+    def settle_journal(self) -> None:
+        """Commit the outcomes still pending; if the journal cannot take them, say so."""
+        if self.journal is None:
+            return
+        try:
+            self.journal.flush()
+        except JournalError as error:
+            self.journal_failed(error)
+
+    def journal_failed(self, error: JournalError) -> None:
+        """Stop the run: without its journal it cannot promise exactly-once any more."""
+        self.stop.request(
+            f"aborted: {error}; nothing more was sent, and the requests whose outcome it could "
+            "not record will show as unknown",
+            ExitCode.ABORTED,
+        )
 
     async def _walk(self, items: Iterator[PreparedRow], launcher: _Launcher) -> None:
         for item in items:
@@ -217,23 +236,30 @@ class Delivery:
         try:
             outcome = await sender.send(item.body, connection, idempotency_key, paced=True)
         except asyncio.CancelledError:
-            self.emit(item, Status.UNKNOWN, "the run was interrupted during this request")
+            reason = "the run was interrupted during this request"
+            self._record(key, "sending", error=reason)  # still in doubt, now with a reason
+            self.emit(item, Status.UNKNOWN, reason)
             raise
         finally:
             sender.release(connection)
-        if outcome.status != Status.UNKNOWN and self.journal is not None:
-            self.journal.record(
-                key,
-                outcome.status,
-                permanent=outcome.permanent,
-                message_id=outcome.message_id,
-                http_status=outcome.http_status,
-                error=outcome.error,
-            )
+        # An unknown outcome stays `sending` in the journal, with the reason it is in doubt.
+        recorded = "sending" if outcome.status == Status.UNKNOWN else outcome.status
+        self._record(
+            key,
+            recorded,
+            permanent=outcome.permanent,
+            message_id=outcome.message_id,
+            http_status=outcome.http_status,
+            error=outcome.error,
+        )
         self.emit(
             item, Status(outcome.status), outcome.error, outcome.message_id, outcome.http_status
         )
         self._apply_stop_rules(outcome)
+
+    def _record(self, key: str, status: str, **outcome: Any) -> None:
+        if self.journal is not None:
+            self.journal.record(key, status, **outcome)
 
     def _apply_stop_rules(self, outcome: Any) -> None:
         if outcome.abort:
@@ -291,7 +317,12 @@ class _Launcher:
             return
         assert delivery.journal is not None  # sending always keeps a journal
         marks = [(delivery.delivery_key(item), item.row, item.phone) for item, _ in self.leased]
-        delivery.journal.mark_sending(marks, delivery.run_id)
+        try:
+            delivery.journal.mark_sending(marks, delivery.run_id)
+        except JournalError as error:
+            delivery.journal_failed(error)
+            self.abandon_leased(delivery.stop.reason or str(error))
+            return
         started, self.leased = self.leased, []
         for item, connection in started:
             if self.sequential:  # one at a time: no task to schedule, nothing to overlap

@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     INVALID = 2  # invalid campaign or usage; nothing sent
     ABORTED = 3  # the gateway refused the credentials, a campaign-wide error, or failures piled up
     BUSY = 4  # another run of the same campaign is in progress
+    CRASHED = 70  # a bug in the runner stopped the run (sysexits' EX_SOFTWARE); report written
     SIGINT = 130  # interrupted by Ctrl-C; the report is written
     SIGTERM = 143  # interrupted by SIGTERM; the report is written
 

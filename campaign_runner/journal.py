@@ -1,28 +1,32 @@
-"""Exactly-once bookkeeping: a SQLite journal per campaign, and a lock per campaign.
+"""Exactly-once bookkeeping: a SQLite journal per campaign.
 
 A delivery is marked `sending` and committed before its POST; its outcome (`sent`,
 `failed`, or still `sending` after a crash, which reads as `unknown`) is committed with the
 next mark. WAL mode with synchronous=NORMAL makes each commit survive the process being
 killed (SIGKILL, OOM, a deploy); see the README for the one honest limit.
+
+A journal is created whole (schema and all, then renamed into place), so a journal file
+that exists but is empty, lacks its tables or is damaged was truncated or replaced: that
+is an error to fix, never a reason to start afresh and send everyone the campaign again.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterable
-from contextlib import suppress
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from campaign_runner.errors import Problem, RunBusy
+from campaign_runner.errors import CampaignInvalid, Problem
 
+SCHEMA_VERSION = 1  # PRAGMA user_version of a journal this runner created
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
+CREATE TABLE deliveries (
     key TEXT PRIMARY KEY,
     row INTEGER,
     phone TEXT,
@@ -35,7 +39,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     run_id TEXT,
     updated_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS runs (
+CREATE TABLE runs (
     run_id TEXT PRIMARY KEY,
     started_at TEXT NOT NULL,
     ended_at TEXT,
@@ -62,6 +66,19 @@ def journal_path(state_dir: Path, name: str) -> Path:
 def lock_path(state_dir: Path, name: str) -> Path:
     """The lock file beside that journal: `STATE_DIR/NAME.lock`."""
     return state_dir / f"{name}.lock"
+
+
+def _create(path: Path) -> None:
+    """Create a whole journal at PATH: written beside it, then renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = path.with_name(f"{path.name}.new-{os.getpid()}")
+    fresh.unlink(missing_ok=True)
+    db = sqlite3.connect(fresh, isolation_level=None)
+    try:
+        db.executescript(f"BEGIN; {SCHEMA}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+    finally:
+        db.close()
+    os.replace(fresh, path)
 
 
 def _now() -> str:
@@ -94,29 +111,83 @@ class Previous:
         return self.status == "failed" and self.permanent
 
 
+class JournalError(Exception):
+    """The journal could not be written during a run (disk full, I/O error): the run stops."""
+
+
 class Journal:
-    """The campaign's delivery journal (one SQLite file); not shared between threads."""
+    """The campaign's delivery journal (one SQLite file); not shared between threads.
+
+    Opening it checks that it is whole and, unless READONLY, writable; problems are a
+    `CampaignInvalid` naming the file and what to do, raised before anything is sent.
+    """
 
     def __init__(self, path: Path, readonly: bool = False):
         self.path = path
-        self._pending: list[tuple] = []
-        if readonly:  # dry runs and `status`: read beside a running campaign, never block it
-            self.db = sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
-            )
+        self._pending: list[tuple[Any, ...]] = []
+        with self._explained("cannot be read"):
+            if readonly:  # dry runs and `status`: read beside a running campaign, never block it
+                self.db = sqlite3.connect(
+                    f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+                )
+                self.db.execute("PRAGMA busy_timeout=5000")
+                self._check_whole()
+                return
+            if not path.exists():
+                _create(path)
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA busy_timeout=5000")
+            self._check_whole()
+        with self._explained("cannot be written"):
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("BEGIN IMMEDIATE")  # proves the file and its folder are writable
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self.db.execute("COMMIT")
+
+    @contextmanager
+    def _explained(self, what: str) -> Iterator[None]:
+        """Turn SQLite's errors on opening into a located error that says what to do."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            with suppress(Exception):
+                self.db.close()
+            raise CampaignInvalid(
+                Problem(
+                    str(self.path),
+                    None,
+                    None,
+                    f"the journal {what} ({error}): check that the file and its folder are "
+                    "writable and the disk is not full, or restore the journal from a backup; "
+                    "nothing was sent",
+                )
+            ) from None
+
+    def _check_whole(self) -> None:
+        tables = {
+            name for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if {"deliveries", "runs"} <= tables:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=5000")
-        self.db.executescript(SCHEMA)
+        self.db.close()
+        raise CampaignInvalid(
+            Problem(
+                str(self.path),
+                None,
+                None,
+                "this journal is empty or is not a campaign journal: it was truncated or "
+                "replaced. Restore it from a backup; deleting it makes the next run send the "
+                "campaign to every recipient again. Nothing was sent",
+            )
+        )
 
     def close(self) -> None:
-        """Commit what is pending and close the file."""
-        self.flush()
-        self.db.close()
+        """Commit what is pending (as far as possible) and close the file."""
+        try:
+            self.flush()
+        finally:
+            self.db.close()
 
     def is_empty(self) -> bool:
         """True when no delivery was ever recorded."""
@@ -134,11 +205,10 @@ class Journal:
         """Durably mark each (key, row, phone) as `sending`, together with the pending outcomes.
 
         This commit is the one that must land before the POSTs: it is what stops a re-run
-        from sending these keys again whatever happens next.
+        from sending these keys again whatever happens next. `JournalError` when it fails.
         """
         now = _now()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._write_pending()
             self.db.executemany(
                 "INSERT INTO deliveries (key, row, phone, status, attempts, run_id, updated_at)"
@@ -148,10 +218,6 @@ class Journal:
                 " updated_at=excluded.updated_at, error=NULL",
                 [(key, row, phone, run_id, now) for key, row, phone in entries],
             )
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     def record(
         self,
@@ -167,16 +233,26 @@ class Journal:
         self._pending.append((status, int(permanent), message_id, http_status, error, _now(), key))
 
     def flush(self) -> None:
-        """Commit every pending outcome now."""
+        """Commit every pending outcome now; `JournalError` when that fails."""
         if not self._pending:
             return
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._write_pending()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction; any failure rolls it back and is a `JournalError`."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            yield
             self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+        except sqlite3.Error as error:
+            # SQLite may already have rolled back (a full disk does): a second ROLLBACK
+            # would fail and hide the real cause.
+            if self.db.in_transaction:
+                with suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+            raise JournalError(f"cannot write the journal {self.path}: {error}") from None
 
     def _write_pending(self) -> None:
         if self._pending:
@@ -189,15 +265,19 @@ class Journal:
 
     def start_run(self, run_id: str, started_at: str) -> None:
         """Note that a run began (for `campaign status`)."""
-        self.db.execute("INSERT INTO runs (run_id, started_at) VALUES (?, ?)", (run_id, started_at))
+        with self._transaction():
+            self.db.execute(
+                "INSERT INTO runs (run_id, started_at) VALUES (?, ?)", (run_id, started_at)
+            )
 
     def end_run(self, run_id: str, exit_code: int, reason: str, counts: dict[str, int]) -> None:
-        """Note how a run ended."""
-        self.flush()
-        self.db.execute(
-            "UPDATE runs SET ended_at=?, exit_code=?, reason=?, counts=? WHERE run_id=?",
-            (_now(), exit_code, reason, json.dumps(counts), run_id),
-        )
+        """Note how a run ended, with the outcomes still pending; `JournalError` on failure."""
+        with self._transaction():
+            self._write_pending()
+            self.db.execute(
+                "UPDATE runs SET ended_at=?, exit_code=?, reason=?, counts=? WHERE run_id=?",
+                (_now(), exit_code, reason, json.dumps(counts), run_id),
+            )
 
     def status_counts(self) -> dict[str, int]:
         """How many keys are in each state: sent, failed, unknown (left `sending`)."""
@@ -248,54 +328,3 @@ def read_state(name: str, state_dir: Path | None = None) -> JournalState:
         return JournalState(path, journal.status_counts(), journal.last_run())
     finally:
         journal.close()
-
-
-class Lock:
-    """An OS file lock for one campaign: it dies with its process, so a crash never wedges cron."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._handle: TextIO | None = None
-
-    def acquire(self) -> None:
-        """Take the lock, or raise `RunBusy` naming the process that holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # noqa: SIM115
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise RunBusy(
-                Problem(
-                    str(self.path),
-                    None,
-                    None,
-                    f"this campaign is already running ({holder}); nothing was sent",
-                )
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(
-            f"pid {os.getpid()}, started {datetime.now().astimezone():%Y-%m-%d %H:%M:%S %z}"
-        )
-        handle.flush()
-        self._handle = handle
-
-    def release(self) -> None:
-        """Let go of the lock (the OS also does this when the process dies)."""
-        if self._handle is not None:
-            with suppress(OSError):
-                self._handle.seek(0)
-                self._handle.truncate()
-                fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
-
-    def __enter__(self) -> Lock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()

@@ -10,11 +10,15 @@ import csv
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from campaign_runner.errors import CampaignInvalid, Problem
+from campaign_runner.outputs import open_output
 from campaign_runner.status import Status
 
 COLUMNS = ("row", "phone", "status", "message_id", "http_status", "error")
@@ -67,14 +71,20 @@ class ReportWriter:
     def __init__(self, path: Path | None):
         self.path = path
         self.counts: Counter[Status] = Counter()
+        self.failure: str | None = None  # why the report could not be written, once it failed
         self._waiting: dict[int, RowResult] = {}
         self._next = 0
-        self._handle = None
+        self._handle: TextIO | None = None
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+            self._handle = open_output("the report", path)
             self._csv = csv.writer(self._handle)
-            self._csv.writerow(COLUMNS)
+            self._write(COLUMNS)
+            self._flush()  # a place that takes no bytes (a full disk) is refused now
+            if self.failure:
+                self._handle.close()
+                raise CampaignInvalid(
+                    Problem(str(path), None, None, f"{self.failure}; nothing was sent")
+                )
 
     def add(self, result: RowResult) -> None:
         """Take one result; write every result that is now next in row order."""
@@ -83,13 +93,32 @@ class ReportWriter:
         while self._next in self._waiting:
             ready = self._waiting.pop(self._next)
             self._next += 1
-            if self._handle is not None:
-                self._csv.writerow(ready.cells())
+            self._write(ready.cells())
+
+    def _write(self, cells: Iterable[object]) -> None:
+        if self._handle is None or self.failure:
+            return
+        try:
+            self._csv.writerow(cells)
+        except OSError as error:
+            self._failed(error)
+
+    def _flush(self) -> None:
+        if self._handle is not None and not self.failure:
+            try:
+                self._handle.flush()
+            except OSError as error:
+                self._failed(error)
+
+    def _failed(self, error: OSError) -> None:
+        self.failure = f"cannot write the report {self.path}: {error.strerror or error}"
 
     def close(self) -> None:
-        """Flush and close the CSV file."""
+        """Flush and close the CSV file (a failure is kept in `failure`)."""
         if self._handle is not None:
-            self._handle.close()
+            self._flush()
+            with suppress(OSError):  # its cause is already in `failure`
+                self._handle.close()
             self._handle = None
 
     def __enter__(self) -> ReportWriter:
@@ -99,7 +128,12 @@ class ReportWriter:
         self.close()
 
 
-def write_summary(path: Path, summary: dict[str, Any]) -> None:
-    """Write the machine-readable summary (for monitoring) next to the CSV report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"version": SUMMARY_VERSION, **summary}, indent=2) + "\n")
+def write_summary(path: Path, summary: dict[str, Any]) -> str | None:
+    """Write the machine-readable summary (for monitoring) next to the CSV report;
+    the reason when it could not be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"version": SUMMARY_VERSION, **summary}, indent=2) + "\n")
+    except OSError as error:
+        return f"cannot write the summary {path}: {error.strerror or error}"
+    return None

@@ -22,8 +22,22 @@ from campaign_runner.campaign import Campaign
 from campaign_runner.delivery import Delivery, DeliveryPolicy
 from campaign_runner.errors import ExitCode
 from campaign_runner.gateway.settings import SendSettings, resolve_apikey, send_settings
-from campaign_runner.journal import Journal, Lock, default_state_dir, journal_path, lock_path
-from campaign_runner.prepare import PreparedRow, count_rows, open_source, prepare
+from campaign_runner.journal import (
+    Journal,
+    JournalError,
+    default_state_dir,
+    journal_path,
+    lock_path,
+)
+from campaign_runner.lock import Lock
+from campaign_runner.outputs import check_outputs
+from campaign_runner.prepare import (
+    PreparedRow,
+    count_rows,
+    open_source,
+    prepare,
+    recipients_file,
+)
 from campaign_runner.report import ReportWriter, default_report_path, summary_path, write_summary
 from campaign_runner.status import Status
 
@@ -84,6 +98,8 @@ class RunResult:
     summary: Path | None = None
     warnings: list[str] = field(default_factory=list)
     rehearsal: Rehearsal | None = None
+    errors: list[str] = field(default_factory=list)  # outputs that could not be written
+    crash: Exception | None = None  # the bug that broke the run off, if one did
 
     @property
     def duration_s(self) -> float:
@@ -99,6 +115,33 @@ class RunResult:
 def report_path(campaign: Campaign, options: RunOptions, started: datetime) -> Path:
     """Where the run's CSV report goes: `--report`, else reports/NAME-YYYYmmdd-HHMMSS.csv."""
     return options.report or default_report_path(campaign.name, started.astimezone())
+
+
+def record_path(report: Path) -> Path:
+    """Where a rehearsal leaves what the sandbox received: beside the report."""
+    return report.with_suffix(".sandbox.jsonl")
+
+
+def _output_files(options: RunOptions, report: Path) -> dict[str, Path]:
+    outputs = {"the report": report, "the JSON summary": summary_path(report)}
+    if options.sends_to_sandbox:
+        outputs["the sandbox record"] = record_path(report)
+    return outputs
+
+
+def _input_files(campaign: Campaign, options: RunOptions) -> dict[str, Path]:
+    journal, lock = _state_files(campaign, options)
+    inputs = {
+        "the campaign file": campaign.path,
+        "the recipients file": recipients_file(campaign, options.recipients),
+        "the journal": journal,
+        "the journal's write-ahead log": journal.with_name(journal.name + "-wal"),
+        "the journal's shared memory": journal.with_name(journal.name + "-shm"),
+        "the campaign's lock": lock,
+    }
+    for path in campaign.recipients.exclude:
+        inputs[f"the exclusion list {path}"] = path
+    return inputs
 
 
 def confirmation_question(campaign: Campaign, options: RunOptions) -> str:
@@ -122,6 +165,7 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         reason = f"nothing sent: {closed.reason}"
         return RunResult(ExitCode.OK, reason, Counter(), started, options.clock())
     report = report_path(campaign, options, started)
+    check_outputs(_output_files(options, report), _input_files(campaign, options))
     with ExitStack() as stack:
         rehearsal = stack.enter_context(_rehearsal_gateway(options, report))
         settings = _send_settings(campaign, options, rehearsal)  # the apikey before the lock
@@ -133,7 +177,7 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         journal = _open_journal(stack, journal_file, options.dry_run)
         writer = stack.enter_context(ReportWriter(report))
         delivery = _delivery(campaign, options, journal, writer, ignore_schedule)
-        _walk(delivery, prepare(source, options.limit), settings, journal, started)
+        crash = _walk(delivery, prepare(source, options.limit), settings, journal, started)
     exit_code, reason = delivery.verdict()
     result = RunResult(
         exit_code,
@@ -145,8 +189,14 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         summary_path(report),
         source.warnings,
         rehearsal,
+        crash=crash,
     )
-    write_summary(summary_path(report), _summary(campaign, result, delivery.run_id, options))
+    if writer.failure and writer.failure not in reason:
+        result.errors.append(writer.failure)
+    summary = _summary(campaign, result, delivery.run_id, options)
+    failure = write_summary(summary_path(report), summary)
+    if failure:
+        result.errors.append(failure)
     return result
 
 
@@ -156,19 +206,40 @@ def _walk(
     settings: SendSettings | None,
     journal: Journal | None,
     started: datetime,
-) -> None:
-    """Dry-run or send every row; the journal notes the run's start and how it ended."""
+) -> Exception | None:
+    """Dry-run or send every row; the journal notes the run's start and how it ended.
+
+    A bug that breaks the run off is returned, after the run is recorded as crashed.
+    """
     if settings is None:
         delivery.dry_run(rows)
-        return
+        return None
     assert journal is not None  # a run that sends always keeps its journal
-    journal.start_run(delivery.run_id, started.isoformat())
+    crash = None
     try:
+        journal.start_run(delivery.run_id, started.isoformat())
         asyncio.run(delivery.send_all(rows, settings))
+    except JournalError as error:
+        delivery.journal_failed(error)
+    except Exception as error:  # a bug: the journal and the report must say so, not "exit 0"
+        crash = error
+        delivery.stop.request(
+            f"crashed: {type(error).__name__} (a bug in campaign-runner; set CAMPAIGN_DEBUG=1 "
+            "to see where)",
+            ExitCode.CRASHED,
+        )
     finally:
-        exit_code, reason = delivery.verdict()
-        counts = {str(status): n for status, n in delivery.writer.counts.items()}
+        _record_end(delivery, journal)
+    return crash
+
+
+def _record_end(delivery: Delivery, journal: Journal) -> None:
+    exit_code, reason = delivery.verdict()
+    counts = {str(status): n for status, n in delivery.writer.counts.items()}
+    try:
         journal.end_run(delivery.run_id, int(exit_code), reason, counts)
+    except JournalError as error:
+        delivery.journal_failed(error)
 
 
 def _delivery(
@@ -220,7 +291,7 @@ def _rehearsal_gateway(options: RunOptions, report: Path) -> Iterator[Rehearsal 
         return
     from campaign_runner.sandbox import Sandbox, SandboxConfig
 
-    record = report.with_suffix(".sandbox.jsonl")
+    record = record_path(report)
     with Sandbox(SandboxConfig(port=0, record=record)) as gateway:
         rehearsal = Rehearsal(gateway.messages_url, record=record)
         if options.notify:
