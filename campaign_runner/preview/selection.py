@@ -21,12 +21,14 @@ def pick(items: Iterable[Item], positions: Sequence[int]) -> Iterator[Item]:
     """Only the ITEMS at POSITIONS (0-based, sorted), stopping after the last one."""
     wanted = iter(positions)
     target = next(wanted, None)
+    if target is None:
+        return
     for position, item in enumerate(items):
-        if target is None:
-            return
         if position == target:
             yield item
             target = next(wanted, None)
+            if target is None:
+                return  # read no row past the last one shown
 
 
 def sample_positions(total: int, limit: int | None, sample: int) -> list[int]:
