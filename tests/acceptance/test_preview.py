@@ -22,9 +22,9 @@ from seed_bodies import SEED_BODIES
 
 from campaign_runner.pipeline import Prepared
 from campaign_runner.preview import html
-from campaign_runner.preview.build import shown_row
 from campaign_runner.preview.html import whatsapp_markup
 from campaign_runner.preview.model import Summary, Unsendable
+from campaign_runner.preview.passes import shown_row
 from campaign_runner.preview.selection import sample_evenly
 
 EXAMPLES = sorted(path.stem for path in CAMPAIGNS.glob("*.yaml"))

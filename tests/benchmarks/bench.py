@@ -521,7 +521,10 @@ class Bench:
         runs = 5
         commands = [
             ("python -c pass (interpreter alone)", [sys.executable, "-c", "pass"]),
-            ("python -m campaign_runner --help", [sys.executable, "-m", "campaign_runner", "--help"]),
+            (
+                "python -m campaign_runner --help",
+                [sys.executable, "-m", "campaign_runner", "--help"],
+            ),
         ]
         script = Path(sys.executable).parent / "campaign"
         if script.exists():

@@ -1,4 +1,4 @@
-"""Build a preview of a campaign: its summary over every row, then the rows it shows.
+"""Build a preview in passes over the CSV: the summary over every row, then the rows shown.
 
 Two passes keep memory flat for any CSV: the summary is counted on first use (one pass over
 every row, keeping no body), and the shown rows stream from a second pass. A reporter that
@@ -78,7 +78,7 @@ class Preview:
     @property
     def exit_code(self) -> int:
         """1 when a recipient would be invalid: among every row once counted, else those shown."""
-        counts = self._summary.counts if self._summary else self._shown_counts
+        counts = self._summary.counts if self._summary is not None else self._shown_counts
         return EXIT_SOME_FAILED if counts[Status.INVALID] else EXIT_OK
 
     def _shown_items(self) -> Iterator[Prepared]:
