@@ -263,47 +263,33 @@ def _print_warnings(warnings) -> None:
 def preview(campaign_file, recipients, limit, sample, fmt, output):
     """Show what each recipient would receive (jsonl: the exact request bodies; html: as chats)."""
     from campaign_runner import campaign as campaign_mod
-    from campaign_runner import prepare as pipeline
-    from campaign_runner import preview as preview_mod
+    from campaign_runner.preview import build, jsonl, text
 
     if output and fmt != "html":
         raise click.UsageError("--output is for --format html; redirect text or jsonl with >")
-    loaded = campaign_mod.load(campaign_file)
-    source = pipeline.open_source(loaded, recipients)
-    _print_warnings(source.warnings)
+    shown = build(campaign_mod.load(campaign_file), recipients, limit, sample)
+    _print_warnings(shown.warnings)
     if fmt == "jsonl":
-        troubled = False
-        for line in preview_mod.jsonl_lines(preview_mod.shown_rows(source, limit, sample)):
-            if isinstance(line, str):
-                click.echo(line)
-            else:
-                troubled |= line.status == "invalid"
-                click.echo(f"{source.table.path}:{line.row}: {line.status}: {line.error}", err=True)
-        sys.exit(1 if troubled else ExitCode.OK)
-    # Two passes keep memory flat: counts over every row first, then only the rows shown.
-    summary = preview_mod.summarise_source(source)
-    summary.shown = preview_mod.describe_selection(summary.total, limit, sample)
-    source = pipeline.open_source(loaded, recipients)
-    items = preview_mod.shown_rows(source, limit, sample, summary.total)
-    if fmt == "html":
-        from campaign_runner import preview_html
+        for line, to_stderr in jsonl.lines(shown.rows(), shown.recipients_file):
+            click.echo(line, err=to_stderr)
+    elif fmt == "html":
+        from campaign_runner.preview import html  # phonenumbers' formatting: only for pages
 
-        path = output or Path("reports") / f"{loaded.name}-preview.html"
-        shown = preview_html.write_page(path, summary, items)
-        click.echo(f"preview of {shown} of {summary.total} recipient(s): {path}")
+        page = html.write(shown.summary, shown.rows(), output)
+        click.echo(f"preview of {page.shown} of {shown.summary.total} recipient(s): {page.path}")
     else:
-        for text, role in preview_mod.text_lines(summary, items):
-            click.echo(click.style(text, **_ROLE_STYLES[role]) if role else text)
-    sys.exit(1 if summary.invalid else ExitCode.OK)
+        for line, role in text.lines(shown.summary, shown.rows()):
+            click.echo(_ROLE_STYLES[role](line) if role else line)
+    sys.exit(shown.exit_code)
 
 
-# click.echo drops these colours when stdout is not a terminal.
+# click.echo drops these colours when stdout is not a terminal; keys are preview roles.
 _ROLE_STYLES = {
-    "title": {"bold": True},
-    "good": {"fg": "green"},
-    "bad": {"fg": "red"},
-    "note": {"fg": "yellow"},
-    "head": {"fg": "cyan", "bold": True},
+    "title": functools.partial(click.style, bold=True),
+    "good": functools.partial(click.style, fg="green"),
+    "bad": functools.partial(click.style, fg="red"),
+    "note": functools.partial(click.style, fg="yellow"),
+    "head": functools.partial(click.style, fg="cyan", bold=True),
 }
 
 

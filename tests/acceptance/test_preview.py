@@ -21,8 +21,11 @@ from helpers import CAMPAIGNS, TEXT_MESSAGE, cli, env_for, on_a_terminal, write_
 from seed_bodies import SEED_BODIES
 
 from campaign_runner.prepare import PreparedRow as Prepared
-from campaign_runner.preview import Summary, Unsendable, sample_evenly
-from campaign_runner.preview_html import render_page, whatsapp_markup
+from campaign_runner.preview import html
+from campaign_runner.preview.html import whatsapp_markup
+from campaign_runner.preview.model import Summary, Unsendable
+from campaign_runner.preview.passes import shown_row
+from campaign_runner.preview.selection import sample_evenly
 
 EXAMPLES = sorted(path.stem for path in CAMPAIGNS.glob("*.yaml"))
 BROWSER_ARGS = [
@@ -269,7 +272,7 @@ def test_every_kind_of_message_draws_in_the_browser(browser, tmp_path):
         "every-kind", "every-kind.csv", total=len(items), counts=Counter(ready=len(items))
     )
     html_file = tmp_path / "every-kind.html"
-    html_file.write_text(render_page(summary, items), encoding="utf-8")
+    html.write(summary, map(shown_row, items), html_file)
 
     opened = open_in_browser(browser, html_file)
     assert_self_contained(opened, html_file)
@@ -351,7 +354,7 @@ def test_no_value_from_the_csv_reaches_the_page_as_markup(hostile):
         unsendable=[Unsendable(3, hostile, "invalid", hostile)],
         warnings=[hostile],
     )
-    page = render_page(summary, items)
+    page = "".join(html.page(summary, map(shown_row, items)))
     assert hostile not in page
     assert page.count("<script") == 0 and page.count("<svg onload") == 0
 

@@ -1,0 +1,109 @@
+"""Build a preview in passes over the CSV: the summary over every row, then the rows shown.
+
+Two passes keep memory flat for any CSV: the summary is counted on first use (one pass over
+every row, keeping no body), and the shown rows stream from a second pass. A reporter that
+needs no summary (jsonl) makes a single pass.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+
+from campaign_runner.campaign import Campaign
+from campaign_runner.errors import ExitCode
+from campaign_runner.prepare import (
+    PreparedRow,
+    RecipientSource,
+    count_rows,
+    open_source,
+    prepare,
+)
+from campaign_runner.preview.model import ShownRow, Summary, summarise
+from campaign_runner.preview.selection import describe_selection, pick, sample_positions
+from campaign_runner.status import Status
+
+
+def build(
+    campaign: Campaign,
+    recipients: str | os.PathLike | None = None,
+    limit: int | None = None,
+    sample: int | None = None,
+) -> Preview:
+    """Open CAMPAIGN's recipients (RECIPIENTS instead when given) for a preview; read no row yet.
+
+    LIMIT: only the first N rows; SAMPLE: only N rows, spread evenly (over the first LIMIT).
+    """
+    return Preview(campaign, recipients, limit, sample, open_source(campaign, recipients))
+
+
+class Preview:
+    """One preview: its warnings at once, its summary counted on first use, its rows streamed."""
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        recipients: str | os.PathLike | None,
+        limit: int | None,
+        sample: int | None,
+        source: RecipientSource,
+    ):
+        self.campaign = campaign
+        self.limit = limit
+        self.sample = sample
+        self.warnings = list(source.warnings)
+        self.recipients_file = str(source.table.path)
+        self._recipients = recipients
+        self._unread: RecipientSource | None = source
+        self._summary: Summary | None = None
+        self._shown_counts: Counter[Status] = Counter()
+
+    @property
+    def summary(self) -> Summary:
+        """Counts per status over every row, and the rows that would not be sent (one pass)."""
+        if self._summary is None:
+            self._summary = self._count_every_row()
+        return self._summary
+
+    def _count_every_row(self) -> Summary:
+        rows = (shown_row(item) for item in prepare(self._take_source()))
+        summary = summarise(rows, self.campaign.name, self.recipients_file)
+        summary.warnings = self.warnings
+        summary.shown = describe_selection(summary.total, self.limit, self.sample)
+        return summary
+
+    def rows(self) -> Iterator[ShownRow]:
+        """The rows the preview shows, streamed: all, the first LIMIT, or a SAMPLE of them."""
+        for item in self._shown_items():
+            row = shown_row(item)
+            self._shown_counts[row.status] += 1
+            yield row
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a recipient would be invalid: among every row once counted, else those shown."""
+        counts = self._summary.counts if self._summary is not None else self._shown_counts
+        return ExitCode.SOME_FAILED if counts[Status.INVALID] else ExitCode.OK
+
+    def _shown_items(self) -> Iterator[PreparedRow]:
+        source = self._take_source()
+        if not self.sample:
+            return prepare(source, self.limit)
+        if self._summary is not None:
+            total = self._summary.total
+        else:
+            total = count_rows(self.campaign, source.table.path)
+        positions = sample_positions(total, self.limit, self.sample)
+        stop = positions[-1] + 1 if positions else 0
+        return pick(prepare(source, stop), positions)
+
+    def _take_source(self) -> RecipientSource:
+        """The source opened by `build` the first time, a fresh one after (a pass consumes it)."""
+        source, self._unread = self._unread, None
+        return source or open_source(self.campaign, self._recipients)
+
+
+def shown_row(item: PreparedRow) -> ShownRow:
+    """The preview's view of one prepared row."""
+    return ShownRow(item.row, item.phone, item.status, item.error or "", item.body, item.values)
