@@ -165,7 +165,9 @@ def run(
         options.ignore_schedule = True
         click.echo(f"sandbox gateway on {gateway.messages_url}", err=True)
     elif not dry_run and not yes and _interactive():
-        pipeline.resolve_apikey(loaded)  # say so before asking, not after
+        from campaign_runner.gateway.settings import resolve_apikey
+
+        resolve_apikey(loaded)  # say so before asking, not after
         path = Path(recipients) if recipients else loaded.recipients.file
         rows = pipeline.count_rows(path, loaded)
         if limit:

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from campaign_runner import campaign as campaign_mod
 from campaign_runner import recipients as recipients_mod
 from campaign_runner import schemas
 from campaign_runner.campaign import Campaign
@@ -29,9 +28,8 @@ from campaign_runner.errors import (
     EXIT_ABORTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
-    CampaignInvalid,
-    Problem,
 )
+from campaign_runner.gateway.settings import send_settings
 from campaign_runner.journal import Journal, Lock, default_state_dir
 from campaign_runner.render import Renderer, RenderError
 from campaign_runner.report import (
@@ -217,34 +215,6 @@ class RunResult:
         return sum(self.counts[s] for s in ("sent", "failed", "unknown", "dry-run"))
 
 
-def gateway_headers(campaign: Campaign, apikey: str) -> dict[str, str]:
-    """The headers every request carries: apikey, version, content type and the extra ones."""
-    gateway = campaign.gateway
-    where = f"{campaign.path}: gateway.headers"
-    headers = {k: campaign_mod.expand_env(v, where) for k, v in gateway.headers.items()}
-    headers.update(
-        {"apikey": apikey, "version": gateway.version, "Content-Type": "application/json"}
-    )
-    return headers
-
-
-def resolve_apikey(campaign: Campaign) -> str:
-    """The apikey from the environment variable the campaign names; a clear error when unset."""
-    name = campaign.gateway.apikey_env
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise CampaignInvalid(
-            Problem(
-                str(campaign.path),
-                None,
-                None,
-                f"the apikey is read from the environment variable {name}, which is not set; "
-                f"export {name}=... (or use --dry-run or --sandbox)",
-            )
-        )
-    return value
-
-
 def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
     """Send CAMPAIGN once to every recipient that should get it, then write the report."""
     started = options.clock()
@@ -253,20 +223,7 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         return RunResult(EXIT_OK, early, Counter(), started, options.clock())
     settings = None
     if not options.dry_run:
-        from campaign_runner.dispatch import SendSettings
-
-        apikey = options.apikey or resolve_apikey(campaign)
-        gateway = campaign.gateway
-        settings = SendSettings(
-            url=options.gateway_url or gateway.url,
-            headers=gateway_headers(campaign, apikey),
-            params=gateway.params,
-            timeout_s=gateway.timeout_s,
-            retries=campaign.send.retries,
-            retry_timeouts=campaign.send.retry_timeouts,
-            rate_per_s=campaign.send.rate_per_s,
-            backoff_s=campaign.send.backoff_s,
-        )
+        settings = send_settings(campaign, url=options.gateway_url, apikey=options.apikey)
     state_dir = options.state_dir or default_state_dir()
     journal_name = options.journal_name or campaign.name
     lock = Lock(state_dir / f"{journal_name}.lock")
@@ -463,7 +420,7 @@ class _Engine:
     # -- sending --------------------------------------------------------------------------
 
     async def send_all(self, items: Iterator[Prepared], settings) -> None:
-        from campaign_runner.dispatch import Sender
+        from campaign_runner.gateway.sender import Sender
 
         sender = Sender(settings, self.campaign.send.concurrency)
         in_flight: set[asyncio.Task] = set()
