@@ -25,8 +25,9 @@ from typing import Any
 
 from campaign_runner.campaign import Campaign
 from campaign_runner.errors import ExitCode
-from campaign_runner.gateway.sender import Sender
+from campaign_runner.gateway.sender import Outcome, Sender
 from campaign_runner.gateway.settings import SendSettings
+from campaign_runner.gateway.transport import Connection
 from campaign_runner.journal import Journal, JournalError, Previous
 from campaign_runner.prepare import PreparedRow
 from campaign_runner.report import ReportWriter, RowResult
@@ -229,8 +230,9 @@ class Delivery:
                 continue
             await launcher.admit(item)
 
-    async def deliver(self, sender: Any, connection: Any, item: PreparedRow) -> None:
+    async def deliver(self, sender: Sender, connection: Connection, item: PreparedRow) -> None:
         """POST one row's body, then record the outcome and apply the run's stop rules."""
+        assert item.body is not None  # only READY rows are launched, and they have a body
         key = self.delivery_key(item)
         idempotency_key = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
         try:
@@ -243,7 +245,7 @@ class Delivery:
         finally:
             sender.release(connection)
         # An unknown outcome stays `sending` in the journal, with the reason it is in doubt.
-        recorded = "sending" if outcome.status == Status.UNKNOWN else outcome.status
+        recorded = "sending" if outcome.status is Status.UNKNOWN else str(outcome.status)
         self._record(
             key,
             recorded,
@@ -252,16 +254,14 @@ class Delivery:
             http_status=outcome.http_status,
             error=outcome.error,
         )
-        self.emit(
-            item, Status(outcome.status), outcome.error, outcome.message_id, outcome.http_status
-        )
+        self.emit(item, outcome.status, outcome.error, outcome.message_id, outcome.http_status)
         self._apply_stop_rules(outcome)
 
     def _record(self, key: str, status: str, **outcome: Any) -> None:
         if self.journal is not None:
             self.journal.record(key, status, **outcome)
 
-    def _apply_stop_rules(self, outcome: Any) -> None:
+    def _apply_stop_rules(self, outcome: Outcome) -> None:
         if outcome.abort:
             status = f" {outcome.http_status}" if outcome.http_status else ""
             self.stop.request(
@@ -284,11 +284,11 @@ class _Launcher:
     """Rows admitted for sending: each leases a connection and a token, then all the leased
     keys are marked `sending` in one journal commit before any of their POSTs goes out."""
 
-    def __init__(self, delivery: Delivery, sender: Any):
+    def __init__(self, delivery: Delivery, sender: Sender):
         self.delivery = delivery
         self.sender = sender
         self.in_flight: set[asyncio.Task[None]] = set()
-        self.leased: list[tuple[PreparedRow, Any]] = []
+        self.leased: list[tuple[PreparedRow, Connection]] = []
         self.sequential = delivery.campaign.send.concurrency == 1
 
     async def admit(self, item: PreparedRow) -> None:

@@ -1,0 +1,90 @@
+"""Rate limits: one token bucket, and the sender's pace built on it.
+
+`TokenBucket` is pure: every call is given the time, so a test drives it with a table of
+instants. The sandbox uses it as Kong's per-second limit (refuse when empty); the sender's
+`RateLimiter` waits on it instead, and slows the whole run down when the gateway throttles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+_MIN_RATE_PER_S = 0.1  # however often the gateway throttles, the run keeps crawling on
+_RECOVERY_STEP = 1.02  # each success brings a halved pace 2% back toward the configured one
+
+
+class TokenBucket:
+    """RATE_PER_S tokens a second, refilled continuously up to CAPACITY (by default one
+    second's worth, at least one), so a burst is judged the same wherever it falls."""
+
+    def __init__(
+        self,
+        rate_per_s: float,
+        now: float,
+        *,
+        capacity: float | None = None,
+        tokens: float | None = None,
+    ):
+        self.rate_per_s = rate_per_s
+        self.capacity = max(1.0, rate_per_s) if capacity is None else capacity
+        self.tokens = self.capacity if tokens is None else tokens
+        self.updated = now
+
+    def take(self, now: float) -> bool:
+        """Take one token if there is one at NOW; False (and nothing taken) when empty."""
+        elapsed = now - self.updated
+        self.tokens = min(self.capacity, self.tokens + elapsed * self.rate_per_s)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+    def wait_s(self) -> float:
+        """Seconds until the next token, as of the last `take`."""
+        return max(0.0, (1 - self.tokens) / self.rate_per_s)
+
+
+class RateLimiter:
+    """The sender's pace over the whole run: `send.rate` as a token bucket, and `pause`,
+    which holds every sender back (and halves the pace) when the gateway throttles."""
+
+    def __init__(self, rate_per_s: float | None, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        # Start with one token: no burst of a whole second's quota at once.
+        self.bucket = TokenBucket(rate_per_s, clock(), tokens=1.0) if rate_per_s else None
+        self.paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    @property
+    def rate(self) -> float | None:
+        """The pace now, in messages a second (None: as fast as the gateway answers)."""
+        return self.bucket.rate_per_s if self.bucket is not None else None
+
+    def pause(self, seconds: float) -> None:
+        """Hold every sender back for SECONDS, and halve the pace if one is set."""
+        self.paused_until = max(self.paused_until, self._clock() + seconds)
+        if self.bucket is not None:
+            self.bucket.rate_per_s = max(self.bucket.rate_per_s / 2, _MIN_RATE_PER_S)
+
+    def recover(self, target: float | None) -> None:
+        """After a success, creep back toward the configured pace TARGET."""
+        bucket = self.bucket
+        if bucket is not None and target and bucket.rate_per_s < target:
+            bucket.rate_per_s = min(target, bucket.rate_per_s * _RECOVERY_STEP)
+
+    def wait_s(self, now: float) -> float:
+        """Seconds to wait at NOW before sending; 0.0 means go, and a token was taken."""
+        if now < self.paused_until:
+            return self.paused_until - now
+        if self.bucket is None or self.bucket.take(now):
+            return 0.0
+        return self.bucket.wait_s()
+
+    async def acquire(self) -> None:
+        """Wait for a token (and for any pause to end)."""
+        async with self._lock:
+            while (delay := self.wait_s(self._clock())) > 0:
+                await asyncio.sleep(delay)

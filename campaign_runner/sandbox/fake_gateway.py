@@ -1,0 +1,120 @@
+"""The fake gateway: routes each request to the Messages API, the records or the health check.
+
+POST   /api/Messages   MessagesApi (Kong, faults, Meta), with the configured latency
+GET    /messages       what was accepted (?to=..., ?limit=N); DELETE clears it
+GET    /health         {"status": "ok"}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+
+import h11
+
+from campaign_runner.sandbox import kong
+from campaign_runner.sandbox.config import SandboxConfig, base_url
+from campaign_runner.sandbox.faults import FaultPlan, Faults
+from campaign_runner.sandbox.messages_api import API_PATH, MessagesApi, query_params
+from campaign_runner.sandbox.records import Records
+from campaign_runner.sandbox.server import HttpServer, Reply
+
+_METHOD_NOT_ALLOWED = {"message": "Method not allowed"}
+
+
+class FakeGateway:
+    """What Sandbox (background thread) and serve() (foreground) run: routes and server."""
+
+    def __init__(self, config: SandboxConfig, echo: Callable[[str], None] | None):
+        self.config = config
+        self.echo = echo
+        self.records = Records(config.record)
+        plan = FaultPlan(config.faults)
+        self.api = MessagesApi(config.apikey, self.records, plan, config.idempotency)
+        self.server = HttpServer(self.handle, config.max_body_bytes, self.say)
+
+    @property
+    def port(self) -> int | None:
+        """The port it listens on, once listening."""
+        return self.server.port
+
+    def set_faults(self, faults: Faults) -> None:
+        """Use FAULTS from the next request on, with a fresh seed, script and rate limit."""
+        self.api.plan = FaultPlan(faults)
+
+    async def run(self, stop: asyncio.Event, on_listening: Callable[[int], None]) -> None:
+        """Serve until STOP is set; call ON_LISTENING with the bound port once listening."""
+        with self.records.recording():
+            await self.server.run(self.config.host, self.config.port, stop, on_listening)
+
+    def banner(self) -> list[str]:
+        """What serve() and Sandbox.start() tell a person: where to send, and what to expect."""
+        key = "any non-empty key" if self.config.apikey is None else "the configured key only"
+        url = base_url(self.config.host, self.port or self.config.port) + API_PATH
+        lines = [f"sandbox gateway listening on {url} (apikey: {key})"]
+        if self.config.record is not None:
+            lines.append(f"recording accepted messages to {self.config.record}")
+        faults = self.api.plan.faults
+        if faults.latency_ms or faults.jitter_ms:
+            lines.append(f"latency {faults.latency_ms:g} ms + up to {faults.jitter_ms:g} ms jitter")
+        if faults.rates:
+            shares = ", ".join(f"{kind} {share:.1%}" for kind, share in faults.rates.items())
+            lines.append(f"random faults: {shares} (seed {faults.seed})")
+        if faults.rate_limit_per_s:
+            lines.append(f"rate limit {faults.rate_limit_per_s:g} requests/s")
+        return lines
+
+    def say(self, note: str) -> None:
+        """Echo NOTE after the clock, if echoing."""
+        if self.echo is None:
+            return
+        with contextlib.suppress(Exception):  # a closed terminal must not change the answer
+            self.echo(f"{time.strftime('%H:%M:%S')} {note}")
+
+    def handle(self, request: h11.Request, body: bytes | None) -> Reply:
+        """The reply to REQUEST with BODY (None: over the size limit); never raises."""
+        path, _, query = request.target.decode("latin-1").partition("?")
+        try:
+            reply = self._route(request.method, path, query, request.headers, body)
+        except Exception as exc:  # a sandbox bug must not stop the server
+            reply = Reply(500, {"message": kong.UNEXPECTED})
+            reply.note = f"500 sandbox-error {path} {exc!r}"
+        if path == API_PATH and body is not None:  # the gateway's answers take their time
+            reply.delay_s = self.api.plan.latency_s()
+        if self.echo is not None and reply.note:
+            self.say(reply.note)
+        return reply
+
+    def _route(
+        self,
+        method: bytes,
+        path: str,
+        query: str,
+        headers: Iterable[tuple[bytes, bytes]],
+        body: bytes | None,
+    ) -> Reply:
+        if body is None:
+            return Reply(413, {"message": kong.TOO_LARGE}, close=True, note=f"413 too-large {path}")
+        if path == API_PATH and method == b"POST":
+            return self.api.post(query, headers, body)
+        if path == "/messages" and method in (b"GET", b"DELETE"):
+            return self._records_endpoint(method, query)
+        if path == "/health" and method == b"GET":
+            return Reply(200, {"status": "ok"})
+        allow = {API_PATH: b"POST", "/messages": b"GET, DELETE", "/health": b"GET"}.get(path)
+        if allow is not None:
+            note = f"405 {method.decode('latin-1')} {path}"
+            return Reply(405, _METHOD_NOT_ALLOWED, [(b"allow", allow)], note=note)
+        return Reply(404, {"message": kong.NO_ROUTE}, note=f"404 {method.decode('latin-1')} {path}")
+
+    def _records_endpoint(self, method: bytes, query: str) -> Reply:
+        if method == b"DELETE":
+            self.records.clear()
+            return Reply(200, {"deleted": True})
+        params = query_params(query)
+        limit = params.get("limit")
+        if limit is not None and not (limit.isascii() and limit.isdigit()):
+            return Reply(400, {"message": "limit must be a whole number"})
+        return Reply(200, self.records.select(params.get("to"), int(limit) if limit else None))
