@@ -275,7 +275,7 @@ def preview(campaign_file, recipients, limit, sample, fmt, output):
     elif fmt == "html":
         from campaign_runner.preview import html  # phonenumbers' formatting: only for pages
 
-        page = html.write(shown.summary, shown.rows(), output)
+        page = html.write(shown.summary, shown.rows(), shown.page_path(output))
         click.echo(f"preview of {page.shown} of {shown.summary.total} recipient(s): {page.path}")
     else:
         for line, role in text.lines(shown.summary, shown.rows()):

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from campaign_runner.errors import Problem, RunBusy
+from campaign_runner.errors import CampaignInvalid, Problem, RunBusy
 
 
 class Lock:
@@ -20,9 +20,21 @@ class Lock:
         self._handle: TextIO | None = None
 
     def acquire(self) -> None:
-        """Take the lock, or raise `RunBusy` naming the process that holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # noqa: SIM115
+        """Take the lock, or raise `RunBusy` naming the process that holds it (or
+        `CampaignInvalid` when the state folder cannot hold a lock file)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+")  # noqa: SIM115 - kept open while the lock is held
+        except OSError as error:
+            raise CampaignInvalid(
+                Problem(
+                    str(self.path),
+                    None,
+                    None,
+                    f"cannot take the campaign's lock: {error.strerror or error}; check that "
+                    "the state folder is writable; nothing was sent",
+                )
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

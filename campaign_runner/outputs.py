@@ -64,9 +64,13 @@ def open_output(label: str, path: Path) -> TextIO:
     """Create PATH (and its folder) for writing text; a located error when that is impossible."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "w", newline="", encoding="utf-8")
+        handle = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - returned
+    except (FileExistsError, NotADirectoryError):
+        reason = "a part of its folder is a file, not a folder"
     except OSError as error:
         reason = error.strerror or type(error).__name__
-        raise CampaignInvalid(
-            Problem(str(path), None, None, f"cannot write {label}: {reason}; nothing was sent")
-        ) from None
+    else:
+        return handle
+    raise CampaignInvalid(
+        Problem(str(path), None, None, f"cannot write {label}: {reason}; nothing was sent")
+    )

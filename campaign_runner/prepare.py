@@ -63,6 +63,19 @@ def recipients_file(campaign: Campaign, override: str | os.PathLike[str] | None 
     return Path(override) if override else campaign.recipients.file
 
 
+def input_files(
+    campaign: Campaign, recipients: str | os.PathLike[str] | None = None
+) -> dict[str, Path]:
+    """Every file a campaign reads, by what a person calls it: never to be written over."""
+    inputs = {
+        "the campaign file": campaign.path,
+        "the recipients file": recipients_file(campaign, recipients),
+    }
+    for path in campaign.recipients.exclude:
+        inputs[f"the exclusion list {path}"] = path
+    return inputs
+
+
 def open_source(
     campaign: Campaign, recipients: str | os.PathLike[str] | None = None
 ) -> RecipientSource:

@@ -34,9 +34,9 @@ from campaign_runner.outputs import check_outputs
 from campaign_runner.prepare import (
     PreparedRow,
     count_rows,
+    input_files,
     open_source,
     prepare,
-    recipients_file,
 )
 from campaign_runner.report import ReportWriter, default_report_path, summary_path, write_summary
 from campaign_runner.status import Status
@@ -131,17 +131,13 @@ def _output_files(options: RunOptions, report: Path) -> dict[str, Path]:
 
 def _input_files(campaign: Campaign, options: RunOptions) -> dict[str, Path]:
     journal, lock = _state_files(campaign, options)
-    inputs = {
-        "the campaign file": campaign.path,
-        "the recipients file": recipients_file(campaign, options.recipients),
+    return {
+        **input_files(campaign, options.recipients),
         "the journal": journal,
         "the journal's write-ahead log": journal.with_name(journal.name + "-wal"),
         "the journal's shared memory": journal.with_name(journal.name + "-shm"),
         "the campaign's lock": lock,
     }
-    for path in campaign.recipients.exclude:
-        inputs[f"the exclusion list {path}"] = path
-    return inputs
 
 
 def confirmation_question(campaign: Campaign, options: RunOptions) -> str:

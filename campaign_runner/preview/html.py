@@ -19,6 +19,7 @@ from pathlib import Path
 
 import phonenumbers
 
+from campaign_runner.outputs import open_output
 from campaign_runner.preview.message import (
     Button,
     Component,
@@ -63,7 +64,6 @@ def default_path(campaign: str) -> Path:
 def write(summary: Summary, rows: Iterable[ShownRow], path: Path | None = None) -> Written:
     """Stream the page into PATH (default: `default_path`), one recipient at a time."""
     path = path or default_path(summary.campaign)
-    path.parent.mkdir(parents=True, exist_ok=True)
     shown = 0
 
     def counted(rows: Iterable[ShownRow]) -> Iterator[ShownRow]:
@@ -72,7 +72,7 @@ def write(summary: Summary, rows: Iterable[ShownRow], path: Path | None = None) 
             shown += 1
             yield row
 
-    with open(path, "w", encoding="utf-8") as handle:
+    with open_output("the preview page", path) as handle:
         handle.writelines(page(summary, counted(rows)))
     return Written(path, shown)
 

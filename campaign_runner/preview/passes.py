@@ -10,16 +10,20 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 from campaign_runner.campaign import Campaign
 from campaign_runner.errors import ExitCode
+from campaign_runner.outputs import check_outputs
 from campaign_runner.prepare import (
     PreparedRow,
     RecipientSource,
     count_rows,
+    input_files,
     open_source,
     prepare,
 )
+from campaign_runner.preview import html
 from campaign_runner.preview.model import ShownRow, Summary, summarise
 from campaign_runner.preview.selection import describe_selection, pick, sample_positions
 from campaign_runner.status import Status
@@ -97,6 +101,13 @@ class Preview:
         positions = sample_positions(total, self.limit, self.sample)
         stop = positions[-1] + 1 if positions else 0
         return pick(prepare(source, stop), positions)
+
+    def page_path(self, output: Path | None = None) -> Path:
+        """Where the HTML page goes (OUTPUT, else reports/NAME-preview.html), checked to be
+        none of the files the campaign reads."""
+        path = output or html.default_path(self.campaign.name)
+        check_outputs({"the preview page": path}, input_files(self.campaign, self._recipients))
+        return path
 
     def _take_source(self) -> RecipientSource:
         """The source opened by `build` the first time, a fresh one after (a pass consumes it)."""
