@@ -1,7 +1,26 @@
 """campaign-runner: declarative YAML campaigns for WhatsApp messages.
 
-The pipeline, one module a stage: campaign (load) -> schemas (validate) -> render ->
-schemas (validate each body) -> dispatch (send) -> report; journal keeps it exactly-once.
+How a campaign flows through the package, one module (or package) a step:
+
+    campaign.yaml ─► yaml_source ─► campaign (+ schemas, schedule) ─► Campaign
+    recipients.csv ─► recipients (+ phones) ─┐
+                                             ▼
+                      render + schemas ─► prepare ─► PreparedRow (Status.READY + body, or why not)
+                                             │
+            ┌────────────────────────────────┼─────────────────────────────┐
+            ▼                                ▼                             ▼
+        validate                    run ─► delivery ─► gateway/       preview/
+     (count, explain)          (lock, journal,      (sender, answers,  (model, then text,
+                                report, rehearsal)   transport)         jsonl, html)
+                                      │                  ▲
+                                      ▼                  │ over HTTP
+                           journal + report + summary   sandbox/ (a fake Kong + Meta gateway)
+
+Shared vocabulary: `status.Status` (what happened to a row), `errors` (located problems
+and exit codes), `gateway.answers` (what each Meta/Kong answer means), `ratelimit`
+(the one token bucket), `schedule` (when sending is allowed), `suggest` (did you mean),
+`outputs` (files a command writes never clobber its inputs). `cli` is a thin shell over
+`validate`, `run`, `preview`, `journal.read_state`, `sandbox` and `starters`.
 """
 
 __version__ = "0.1.0"
