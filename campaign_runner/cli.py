@@ -405,6 +405,7 @@ def status(campaign_file, state_dir, as_json):
 
     loaded = campaign_mod.load(campaign_file)
     state = read_state(loaded.name, state_dir)
+    _print_warnings(state.warnings)
     if as_json:
         click.echo(json.dumps({"version": 1, "campaign": loaded.name, **state.as_dict()}, indent=2))
         return

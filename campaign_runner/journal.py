@@ -54,8 +54,46 @@ def default_state_dir() -> Path:
     """`$CAMPAIGN_STATE_DIR`, else `$XDG_STATE_HOME/campaign-runner`, else ~/.local/state/..."""
     if os.environ.get("CAMPAIGN_STATE_DIR"):
         return Path(os.environ["CAMPAIGN_STATE_DIR"])
+    return _user_state_dir()
+
+
+def _user_state_dir() -> Path:
     xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(xdg) / "campaign-runner"
+
+
+def other_journals(name: str, journal: Path, remember: bool = False) -> list[Path]:
+    """Other journals of campaign NAME this user's runs have used on this machine.
+
+    Runs with different state folders cannot see each other's deliveries, so each would
+    send everyone the campaign: a person must be told. REMEMBER notes JOURNAL in the
+    register (`known-journals.tsv` in the user's state folder, whatever --state says). A
+    register that cannot be read or written only means no warning.
+    """
+    register = _user_state_dir() / "known-journals.tsv"
+    mine = os.path.abspath(journal)
+    try:
+        lines = register.read_text(encoding="utf-8").splitlines() if register.exists() else []
+        known = {tuple(line.split("\t", 1)) for line in lines if "\t" in line}
+        if remember and (name, mine) not in known:
+            register.parent.mkdir(parents=True, exist_ok=True)
+            with open(register, "a", encoding="utf-8") as handle:
+                handle.write(f"{name}\t{mine}\n")
+    except OSError:
+        return []
+    return sorted(Path(p) for n, p in known if n == name and p != mine and Path(p).exists())
+
+
+def other_journals_warning(name: str, others: list[Path]) -> str | None:
+    """The warning for OTHERS, or None when there are none."""
+    if not others:
+        return None
+    where = ", ".join(str(p) for p in others)
+    return (
+        f"campaign '{name}' also has a journal at {where}: runs with another state folder "
+        "do not see each other's deliveries and may send the campaign twice; use one "
+        "--state (or CAMPAIGN_STATE_DIR) for every run of a campaign"
+    )
 
 
 def journal_path(state_dir: Path, name: str) -> Path:
@@ -312,19 +350,27 @@ class JournalState:
     journal: Path
     counts: dict[str, int]
     last_run: dict[str, Any] | None
+    warnings: list[str]
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form (`campaign status --json`)."""
-        return {"journal": str(self.journal), "counts": self.counts, "last_run": self.last_run}
+        return {
+            "journal": str(self.journal),
+            "counts": self.counts,
+            "last_run": self.last_run,
+            "warnings": self.warnings,
+        }
 
 
 def read_state(name: str, state_dir: Path | None = None) -> JournalState:
     """The state of campaign NAME's journal, read without disturbing a run in progress."""
     path = journal_path(state_dir or default_state_dir(), name)
+    warning = other_journals_warning(name, other_journals(name, path))
+    warnings = [warning] if warning else []
     if not path.exists():
-        return JournalState(path, {}, None)
+        return JournalState(path, {}, None, warnings)
     journal = Journal(path, readonly=True)
     try:
-        return JournalState(path, journal.status_counts(), journal.last_run())
+        return JournalState(path, journal.status_counts(), journal.last_run(), warnings)
     finally:
         journal.close()

@@ -28,6 +28,8 @@ from campaign_runner.journal import (
     default_state_dir,
     journal_path,
     lock_path,
+    other_journals,
+    other_journals_warning,
 )
 from campaign_runner.lock import Lock
 from campaign_runner.outputs import check_outputs
@@ -171,6 +173,9 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         source = open_source(campaign, options.recipients)
         stack.callback(source.close)
         journal = _open_journal(stack, journal_file, options.dry_run)
+        name = options.journal_name(campaign)
+        others = other_journals(name, journal_file, remember=not options.dry_run)
+        state_warning = other_journals_warning(name, others)
         writer = stack.enter_context(ReportWriter(report))
         delivery = _delivery(campaign, options, journal, writer, ignore_schedule)
         crash = _walk(delivery, prepare(source, options.limit), settings, journal, started)
@@ -183,7 +188,7 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         options.clock(),
         report,
         summary_path(report),
-        source.warnings,
+        [*source.warnings, *([state_warning] if state_warning else [])],
         rehearsal,
         crash=crash,
     )

@@ -9,6 +9,13 @@ from campaign_runner.sandbox import Faults, Sandbox, SandboxConfig
 TEST_KEY = "test-key"
 
 
+@pytest.fixture(autouse=True)
+def own_user_state(tmp_path, monkeypatch):
+    """Each test has its own user state folder: runs register their journals there, and a
+    test must neither read nor leave traces in the real home folder."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "user-state"))
+
+
 @pytest.fixture
 def sandbox():
     """A started sandbox on a free port that wants the key `test-key`; stopped after the test."""

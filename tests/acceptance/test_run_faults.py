@@ -328,3 +328,28 @@ def test_a_run_broken_off_by_a_bug_is_recorded_as_crashed(sandbox, tmp_path, deb
     db.close()
     assert exit_code == 70 and reason.startswith("crashed: ZeroDivisionError")
     assert env[APIKEY_ENV] not in done.stdout + done.stderr
+
+
+# ---- one campaign, two state folders -----------------------------------------------------
+
+
+def test_a_second_state_folder_for_the_same_campaign_is_warned_about(sandbox, tmp_path):
+    path = write_campaign(tmp_path, rows=people(2), gateway_url=sandbox.messages_url)
+    env = env_for(tmp_path)
+    first = cli(["run", path, "--report", tmp_path / "a.csv", "--state", tmp_path / "a"], env=env)
+    assert first.exit_code == 0 and "also has a journal" not in first.output
+
+    second = cli(["run", path, "--report", tmp_path / "b.csv", "--state", tmp_path / "b"], env=env)
+
+    assert second.exit_code == 0
+    assert f"also has a journal at {tmp_path / 'a' / 'test-campaign.sqlite'}" in second.output
+    assert "may send the campaign twice" in second.output
+    status = cli(["status", path, "--state", tmp_path / "a", "--json"], env=env)
+    assert "also has a journal at" in status.output
+    assert str(tmp_path / "b" / "test-campaign.sqlite") in status.output
+    again = cli(["run", path, "--report", tmp_path / "c.csv", "--state", tmp_path / "a"], env=env)
+    assert "also has a journal" in again.output  # until one of them is removed
+    for leftover in (tmp_path / "b").iterdir():
+        leftover.unlink()
+    gone = cli(["run", path, "--report", tmp_path / "d.csv", "--state", tmp_path / "a"], env=env)
+    assert "also has a journal" not in gone.output
