@@ -166,7 +166,7 @@ class Renderer:
     def check_columns(self, available: list[str], source: SourceMap, csv_name: str) -> None:
         """Raise, before anything is sent, when a template names a column the CSV lacks,
         or leaves as plain text a bracketed name that is a column written loosely."""
-        loosely = {}
+        loosely: dict[str, str] = {}
         for column in available:
             loosely.setdefault(_loose(column), column)
         problems = []
@@ -175,9 +175,9 @@ class Renderer:
                 message = _no_such_column(column, available, loosely.get(_loose(column)), csv_name)
                 problems.append(source.problem(slot.path, message))
         for path, bracketed in self.literal_brackets:
-            column = loosely.get(_loose(bracketed[1:-1]))
-            if column is not None:
-                problems.append(source.problem(path, _not_a_placeholder(bracketed, column)))
+            meant = loosely.get(_loose(bracketed[1:-1]))
+            if meant is not None:
+                problems.append(source.problem(path, _not_a_placeholder(bracketed, meant)))
         if problems:
             raise CampaignInvalid(problems)
 

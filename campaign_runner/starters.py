@@ -264,6 +264,8 @@ def write_starter(kind: str, campaign_path: Path, force: bool = False) -> tuple[
     texts = starter(kind, campaign_path)
     try:
         campaign_path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise CampaignInvalid(_not_a_folder(campaign_path.parent)) from None
     except OSError as error:
         raise _cannot_write(campaign_path.parent, "cannot create this folder", error) from None
     created: list[Path] = []
@@ -306,6 +308,13 @@ def _write(path: Path, text: str, force: bool) -> bool:
     with os.fdopen(os.open(path, flags, 0o666), "w", encoding="utf-8") as handle:
         handle.write(text)
     return not existed
+
+
+def _not_a_folder(path: Path) -> Problem:
+    """A Problem saying which part of PATH is a file where a folder is needed."""
+    while path.parent != path and not path.exists():
+        path = path.parent
+    return Problem(str(path), None, None, "is a file, not a folder; choose another --output")
 
 
 def _cannot_write(path: Path, what: str, error: OSError) -> CampaignInvalid:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 from jinja2 import nodes
@@ -166,8 +166,9 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "replace": _replace,
     "round": _round,
 }
+_ALL_TESTS = cast("dict[str, Callable[..., Any]]", JINJA_TESTS)
 TESTS: dict[str, Callable[..., Any]] = {
-    name: JINJA_TESTS[name]
+    name: _ALL_TESTS[name]
     for name in [
         "defined",
         "undefined",
@@ -373,7 +374,7 @@ class _Rewriter(NodeTransformer):
             name = _column_name(node.node)
             if name is not None:
                 self.result.optional.add(name)
-        node = super().generic_visit(node)
+        super().generic_visit(node)  # rewrites the node's own fields in place
         for argument in (*node.args, *(keyword.value for keyword in node.kwargs)):
             if isinstance(argument, nodes.Const) and isinstance(argument.value, int):
                 self.bounded_argument(node, kind, argument.value)
@@ -398,7 +399,7 @@ class _Rewriter(NodeTransformer):
         return super().generic_visit(node)
 
     def visit_BinExpr(self, node: nodes.BinExpr) -> nodes.Node:
-        node = super().generic_visit(node)
+        super().generic_visit(node)  # rewrites the node's own fields in place
         if not (isinstance(node.left, nodes.Const) and isinstance(node.right, nodes.Const)):
             return node
         try:

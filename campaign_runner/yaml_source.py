@@ -61,10 +61,15 @@ class SourceMap:
 class _Refused(Exception):
     """A value the campaign file may not hold, where it was written."""
 
-    def __init__(self, node_or_mark: Any, message: str):
-        mark = getattr(node_or_mark, "start_mark", node_or_mark)
+    def __init__(self, where: Any, message: str):
         super().__init__(message)
-        self.position = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        self.line: int | None = None
+        self.col: int | None = None
+        if isinstance(where, tuple):
+            self.line, self.col = where
+        else:
+            mark = getattr(where, "start_mark", where)
+            self.line, self.col = mark.line + 1, mark.column + 1
         self.message = message
 
 
@@ -82,14 +87,14 @@ def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     except yaml.YAMLError as error:
         raise CampaignInvalid(Problem(file, None, None, f"not valid YAML: {error}")) from None
     except _Refused as refused:
-        raise CampaignInvalid(Problem(file, *refused.position, refused.message)) from None
+        raise CampaignInvalid(Problem(file, refused.line, refused.col, refused.message)) from None
     if node is None:
         raise CampaignInvalid(Problem(file, 1, 1, "the campaign file is empty"))
     builder = _Builder(source)
     try:
         document = builder.value(node, ())
     except _Refused as refused:
-        raise CampaignInvalid(Problem(file, *refused.position, refused.message)) from None
+        raise CampaignInvalid(Problem(file, refused.line, refused.col, refused.message)) from None
     if builder.problems:
         raise CampaignInvalid(builder.problems)
     return document, source
@@ -136,12 +141,14 @@ class _Builder:
 
     def value(self, node: yaml.Node, path: tuple) -> Any:
         """NODE as plain data, written down in the source map at PATH."""
-        self.count(node)
         self.source.values[path] = _position(node)
+        self.count(node, path)
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             self.depth += 1
             if self.depth > MAX_YAML_DEPTH:
-                raise _Refused(node, f"lists and mappings nest more than {MAX_YAML_DEPTH} deep")
+                raise _Refused(
+                    self.blame(path), f"lists and mappings nest more than {MAX_YAML_DEPTH} deep"
+                )
             try:
                 if isinstance(node, yaml.MappingNode):
                     return self.mapping(node, path)
@@ -154,7 +161,12 @@ class _Builder:
             return node.value
         return value
 
-    def count(self, node: yaml.Node) -> None:
+    def blame(self, path: tuple) -> tuple[int, int]:
+        """Where to report a limit hit at PATH: the top-level value being built, because
+        aliases share nodes, so the node itself may sit anywhere in the file."""
+        return self.source.values[path[:1]]
+
+    def count(self, node: yaml.Node, path: tuple) -> None:
         if node.tag not in _PLAIN_TAGS and node.tag != _MERGE_TAG:
             raise _Refused(
                 node,
@@ -163,12 +175,12 @@ class _Builder:
             )
         self.values += 1
         if self.values > MAX_YAML_VALUES:
-            raise _Refused(node, _too_many_values())
+            raise _Refused(self.blame(path), _too_many_values())
         if isinstance(node, yaml.ScalarNode):
             self.text += len(node.value)
             if self.text > MAX_YAML_TEXT:
                 raise _Refused(
-                    node,
+                    self.blame(path),
                     f"the campaign holds more than {MAX_YAML_TEXT:,} characters of text "
                     "(counting each use of an alias *name in full)",
                 )
@@ -188,7 +200,7 @@ class _Builder:
                     self.source.problem(path, "YAML merge keys (<<) are not supported here")
                 )
                 continue
-            key = self.key(key_node)
+            key = self.key(key_node, path)
             child = (*path, key)
             if key in out:
                 first = self.source.keys[child]
@@ -204,8 +216,8 @@ class _Builder:
             out[key] = self.value(value_node, child)
         return out
 
-    def key(self, node: yaml.Node) -> str:
-        self.count(node)
+    def key(self, node: yaml.Node, path: tuple) -> str:
+        self.count(node, (*path, None) if path else ())
         if not isinstance(node, yaml.ScalarNode):
             raise _Refused(node, "a key must be plain text, not a list or a mapping")
         key = self.scalar(node)
