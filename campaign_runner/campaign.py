@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from campaign_runner.yaml_source import SourceMap, parse_yaml
 
 DEFAULT_GATEWAY_URL = "https://api-cerberus-kong.socialminer.tech/api/Messages"
 DEFAULT_APIKEY_ENV = "CERBERUS_APIKEY"
+# A campaign is YAML text of a few KB; even a long one with comments stays under 50 KB.
+MAX_CAMPAIGN_BYTES = 256 * 1024
 _TEMPLATE_MARKUP = re.compile(r"\{\{|\{%|\{#|\[[^\W\d][\w-]*\]")
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)/(s|min|h)$")
 # Issues about a key (misspelt, missing, one of two) stand even when the value is a template.
@@ -81,17 +84,46 @@ def load(path: str | os.PathLike) -> Campaign:
     """Read and check the campaign at PATH; raise `CampaignInvalid` listing every problem."""
     path = Path(path)
     shown = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise CampaignInvalid(Problem(shown, None, None, "no such campaign file")) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise CampaignInvalid(Problem(shown, None, None, f"cannot read: {error}")) from None
+    text = read_campaign_text(path)
     document, source = parse_yaml(text, shown)
     problems = check_document(document, source)
     if problems:
         raise CampaignInvalid(problems)
     return _build(path, document, source)
+
+
+def read_campaign_text(path: Path) -> str:
+    """The text of the campaign file at PATH: a regular file of at most `MAX_CAMPAIGN_BYTES`.
+
+    Opened without blocking and checked before reading, so a FIFO, a device such as
+    /dev/zero or a folder is refused at once instead of hanging or filling memory.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise _unreadable(path, "no such campaign file") from None
+    except OSError as error:
+        raise _unreadable(path, f"cannot read: {error.strerror or error}") from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise _unreadable(path, "is a folder, not a campaign file")
+        if not stat.S_ISREG(mode):
+            raise _unreadable(path, "is not a regular file (a pipe, a device...): save it first")
+        data = handle.read(MAX_CAMPAIGN_BYTES + 1)
+    if len(data) > MAX_CAMPAIGN_BYTES:
+        raise _unreadable(path, f"is larger than {MAX_CAMPAIGN_BYTES // 1024} KiB")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise CampaignInvalid(
+            Problem(str(path), line, None, f"cannot read: not UTF-8 ({error.reason})")
+        ) from None
+
+
+def _unreadable(path: Path, message: str) -> CampaignInvalid:
+    return CampaignInvalid(Problem(str(path), None, None, message))
 
 
 def has_template_markup(value: str) -> bool:

@@ -10,8 +10,18 @@ them as `FILE:LINE:COL: message` and exits with the error's `exit_code`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import IntEnum
+
+# Characters that change what a terminal shows: C0/C1 controls (escape sequences included),
+# and the bidi marks, overrides and isolates that reorder a line.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """TEXT with every control or bidi character shown escaped, as repr() would (`\\x1b`)."""
+    return _UNPRINTABLE.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 class ExitCode(IntEnum):
@@ -42,7 +52,8 @@ class Problem:
             where += f":{self.line}"
             if self.col is not None:
                 where += f":{self.col}"
-        return f"{where}: {self.message}"
+        # Files and messages quote values from campaign and CSV files: data, never terminal codes.
+        return printable(f"{where}: {self.message}")
 
 
 class CampaignError(Exception):

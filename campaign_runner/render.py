@@ -1,31 +1,41 @@
 """Render stage: build one request body per recipient from the campaign's message.
 
-Every string in the message is a template, compiled once per run in Jinja's sandbox. The
-seed's `[column]` placeholders are rewritten to Jinja before compiling; CSV values only ever
-enter as data, so `{{ 7*7 }}` in a name is sent as those seven characters. Bodies are built
-as dicts, never by templating JSON text.
+Every string in the message is a template, compiled once per run in Jinja's sandbox under
+`template_rules`: it reads the CSV's columns and nothing else. The seed's `[column]`
+placeholders are rewritten to Jinja first, in the text Jinja's own lexer calls data, so raw
+blocks, comments and string literals stay exactly as written. CSV values only ever enter as
+data, so `{{ 7*7 }}` in a name is sent as those seven characters. Bodies are built as
+dicts, never by templating JSON text.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from jinja2 import meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from campaign_runner import template_rules
 from campaign_runner.campaign import Campaign, has_template_markup
 from campaign_runner.errors import CampaignInvalid, Problem
 from campaign_runner.suggest import did_you_mean
+from campaign_runner.template_rules import (
+    COLUMNS,
+    MAX_RENDERED_CHARS,
+    TemplateEnvironment,
+    TemplateLimitError,
+)
 from campaign_runner.yaml_source import SourceMap
 
 _PLACEHOLDER = re.compile(r"\[([^\W\d][\w-]*)\]")
-_JINJA_SPAN = re.compile(r"(\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\})", re.DOTALL)
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Any short bracketed text on one line: checked against the columns, loosely (see `_loose`).
+_BRACKETED = re.compile(r"\[([^\[\]\n]{1,100})\]")
 ENVELOPE_DEFAULTS = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+_LEXER_ENV = TemplateEnvironment()
 
 
 class RenderError(ValueError):
@@ -33,27 +43,68 @@ class RenderError(ValueError):
 
 
 def to_jinja(text: str) -> str:
-    """Rewrite the seed's `[column]` placeholders as Jinja, leaving Jinja markup untouched."""
-    parts = _JINJA_SPAN.split(text)
-    for i in range(0, len(parts), 2):  # even parts are outside {{ }}, {% %} and {# #}
-        parts[i] = _PLACEHOLDER.sub(_placeholder_expression, parts[i])
-    return "".join(parts)
+    """Rewrite the seed's `[column]` placeholders as Jinja, leaving Jinja markup untouched.
+
+    Only what Jinja's lexer calls data outside `{% raw %}` is rewritten; raises
+    `jinja2.TemplateSyntaxError` when TEXT does not lex.
+    """
+    return "".join(
+        _PLACEHOLDER.sub(_placeholder_expression, piece) if kind == "plain" else piece
+        for kind, piece in _pieces(text)
+    )
+
+
+def _pieces(text: str) -> Iterable[tuple[str, str]]:
+    """TEXT as Jinja lexes it: ('plain', text), ('raw', text in a raw block) or ('markup', ...)."""
+    in_raw = False
+    for _, token, value in _LEXER_ENV.lexer.tokeniter(text, None):
+        if token in ("raw_begin", "raw_end"):
+            in_raw = token == "raw_begin"
+        if token != "data":
+            yield "markup", value
+        else:
+            yield ("raw" if in_raw else "plain"), value
 
 
 def _placeholder_expression(match: re.Match) -> str:
-    name = match.group(1)
-    if _IDENTIFIER.match(name):
-        return "{{ " + name + " }}"
-    return "{{ row[" + repr(name) + "] }}"
+    # Always row["..."]: `[none]`, `[true]` or `[in]` are columns, never Jinja keywords.
+    return "{{ row[" + _jinja_string(match.group(1)) + "] }}"
 
 
-def environment() -> ImmutableSandboxedEnvironment:
+def _jinja_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def written_as(column: str) -> str:
+    """How a template names COLUMN: `[name]` for a plain word, else `{{ row["the name"] }}`."""
+    if _PLACEHOLDER.fullmatch(f"[{column}]"):
+        return f"[{column}]"
+    return "{{ row[" + _jinja_string(column) + "] }}"
+
+
+def _loose(text: str) -> str:
+    """TEXT ignoring case, accents, spaces, underscores and hyphens: `Endereço_1` -> `endereco1`."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.sub(r"[\s_\-]+", "", bare.casefold())
+
+
+def _literal_brackets(pieces: Iterable[tuple[str, str]]) -> list[str]:
+    """Bracketed texts left as plain text (not placeholders), to check against the columns."""
+    found = []
+    for kind, piece in pieces:
+        if kind == "plain":
+            found += [
+                m.group(0)
+                for m in _BRACKETED.finditer(piece)
+                if not _PLACEHOLDER.fullmatch(m.group(0))
+            ]
+    return found
+
+
+def environment() -> TemplateEnvironment:
     """The sandboxed Jinja environment every campaign template is compiled in."""
-    return ImmutableSandboxedEnvironment(
-        undefined=jinja2.StrictUndefined,  # a blank value raises: never a hole in a message
-        autoescape=False,
-        keep_trailing_newline=True,
-    )
+    return TemplateEnvironment()
 
 
 @dataclass(frozen=True)
@@ -66,12 +117,35 @@ class TemplateSlot:
     columns: frozenset[str]
 
 
+class _Rendering:
+    """One recipient's rendering: the columns it reads and the text the message may still take."""
+
+    __slots__ = ("context", "left")
+
+    def __init__(self, columns: dict[str, str]):
+        self.context = {COLUMNS: columns}
+        self.left = MAX_RENDERED_CHARS
+
+    def join(self, parts: Iterable[str]) -> str:
+        """The parts of one rendered string, stopped as soon as the message grows too long."""
+        out = []
+        for part in parts:
+            self.left -= len(part)
+            if self.left < 0:
+                raise TemplateLimitError(
+                    f"the message would be longer than {MAX_RENDERED_CHARS:,} characters"
+                )
+            out.append(part)
+        return "".join(out)
+
+
 class Renderer:
     """The campaign's message compiled once: call `body(row, phone)` for each recipient."""
 
     def __init__(self, campaign: Campaign):
         self.env = environment()
         self.template_slots: list[TemplateSlot] = []
+        self.literal_brackets: list[tuple[tuple, str]] = []  # (path, "[first name]")
         self._problems: list[Problem] = []
         message = {**ENVELOPE_DEFAULTS, **campaign.message}
         message.pop("to", None)
@@ -90,25 +164,26 @@ class Renderer:
         return {c for slot in self.template_slots for c in slot.columns}
 
     def check_columns(self, available: list[str], source: SourceMap, csv_name: str) -> None:
-        """Raise, before anything is sent, when a template names a column the CSV lacks."""
+        """Raise, before anything is sent, when a template names a column the CSV lacks,
+        or leaves as plain text a bracketed name that is a column written loosely."""
+        loosely: dict[str, str] = {}
+        for column in available:
+            loosely.setdefault(_loose(column), column)
         problems = []
         for slot in self.template_slots:
             for column in sorted(slot.columns - set(available)):
-                hint = did_you_mean(column, available)
-                problems.append(
-                    source.problem(
-                        slot.path,
-                        f"placeholder '{column}' names no column of {csv_name}{hint}; "
-                        f"the columns are: {', '.join(available)}",
-                    )
-                )
+                message = _no_such_column(column, available, loosely.get(_loose(column)), csv_name)
+                problems.append(source.problem(slot.path, message))
+        for path, bracketed in self.literal_brackets:
+            meant = loosely.get(_loose(bracketed[1:-1]))
+            if meant is not None:
+                problems.append(source.problem(path, _not_a_placeholder(bracketed, meant)))
         if problems:
             raise CampaignInvalid(problems)
 
     def body(self, values: dict[str, str], phone: str) -> dict[str, Any]:
         """The request body for one recipient; `RenderError` when a value it needs is blank."""
-        context = _context(values)
-        body = self._build(context)
+        body = self._build(_Rendering(_present(values)))
         body["to"] = phone
         return body
 
@@ -116,74 +191,109 @@ class Renderer:
         """The delivery key: the normalised phone, or the `recipients.key` template rendered."""
         if self.key_template is None:
             return phone
-        return self.key_template({**_context(values), "phone": phone})
+        return self.key_template(_Rendering({**_present(values), "phone": phone}))
 
     # ---- compiling --------------------------------------------------------------------
 
-    def _compile(self, value: Any, path: tuple, source: SourceMap) -> Callable[[dict], Any]:
+    def _compile(self, value: Any, path: tuple, source: SourceMap) -> Callable[[_Rendering], Any]:
         if isinstance(value, dict):
             parts = [
                 (key, self._compile(item, (*path, key), source)) for key, item in value.items()
             ]
-            return lambda context: {key: build(context) for key, build in parts}
+            return lambda rendering: {key: build(rendering) for key, build in parts}
         if isinstance(value, list):
             items = [self._compile(item, (*path, i), source) for i, item in enumerate(value)]
-            return lambda context: [build(context) for build in items]
+            return lambda rendering: [build(rendering) for build in items]
         if isinstance(value, str) and has_template_markup(value):
             return self._compile_one(value, path, source)
-        return lambda context: value
+        if isinstance(value, str):
+            self._note_brackets(path, [("plain", value)])
+        return lambda rendering: value
 
-    def _compile_one(self, text: str, path: tuple, source: SourceMap) -> Callable[[dict], str]:
-        jinja_text = to_jinja(text)
+    def _note_brackets(self, path: tuple, pieces: Iterable[tuple[str, str]]) -> None:
+        self.literal_brackets += [(path, text) for text in _literal_brackets(pieces)]
+
+    def _compile_one(
+        self, text: str, path: tuple, source: SourceMap
+    ) -> Callable[[_Rendering], str]:
         try:
-            parsed = self.env.parse(jinja_text)
-            template = self.env.from_string(parsed)
-        except jinja2.TemplateSyntaxError as error:
-            self._problems.append(source.problem(path, f"template error: {error.message}"))
-            return lambda context: text
-        names = meta.find_undeclared_variables(parsed) - set(self.env.globals) - {"row"}
-        columns = frozenset((names | _row_subscripts(jinja_text)) - _optional_names(parsed))
+            template, columns = self._template(text, path)
+        except _Refused as refused:
+            self._problems += [source.problem(path, message) for message in refused.messages]
+            return lambda rendering: text
         self.template_slots.append(TemplateSlot(path, text, template, columns))
-        where = ".".join(str(p) for p in path[1:])
+        return _renderer(template, ".".join(str(p) for p in path[1:]))
 
-        def render(context: dict) -> str:
-            try:
-                return template.render(context)
-            except jinja2.UndefinedError as error:
-                raise RenderError(f"{where}: {_blank_reason(error)}") from None
-            except jinja2.TemplateError as error:
-                raise RenderError(f"{where}: template error: {error}") from None
-            except (TypeError, ValueError, ArithmeticError) as error:
-                raise RenderError(f"{where}: {error}") from None
-
-        return render
-
-
-def _context(values: dict[str, str]) -> dict[str, Any]:
-    # A blank cell is left out so that using it raises (or falls back to `default(...)`).
-    present = {name: value for name, value in values.items() if value.strip()}
-    return {**present, "row": present}
-
-
-def _optional_names(parsed: nodes.Template) -> set[str]:
-    """Names a template itself treats as optional: `x is defined`, `x | default(...)`."""
-    tested = [
-        test.node for test in parsed.find_all(nodes.Test) if test.name in ("defined", "undefined")
-    ]
-    defaulted = [f.node for f in parsed.find_all(nodes.Filter) if f.name in ("default", "d")]
-    return {node.name for node in (*tested, *defaulted) if isinstance(node, nodes.Name)}
+    def _template(self, text: str, path: tuple) -> tuple[jinja2.Template, frozenset[str]]:
+        """TEXT compiled under the template rules, and the columns it needs; or `_Refused`."""
+        try:
+            pieces = list(_pieces(text))
+            self._note_brackets(path, pieces)
+            tree = self.env.parse(to_jinja(text))
+        except jinja2.TemplateSyntaxError as error:
+            raise _Refused([f"template error: {error.message}"]) from None
+        except ValueError:  # the lexer's int(): Python refuses over 4,300 digits
+            raise _Refused(["template error: a number has too many digits"]) from None
+        except (RecursionError, MemoryError) as error:
+            raise _Refused([f"template error: {_compile_failure(error)}"]) from None
+        checked = template_rules.check(tree)
+        if checked.problems:
+            raise _Refused(checked.problems)
+        try:
+            template = self.env.from_string(checked.tree)
+        except (jinja2.TemplateError, RecursionError, SyntaxError, MemoryError) as error:
+            raise _Refused([f"template error: {_compile_failure(error)}"]) from None
+        return template, frozenset(checked.columns - checked.optional)
 
 
-def _row_subscripts(jinja_text: str) -> set[str]:
-    return set(re.findall(r"row\[\s*['\"]([^'\"]+)['\"]\s*\]", jinja_text))
+class _Refused(Exception):
+    def __init__(self, messages: list[str]):
+        super().__init__(messages)
+        self.messages = messages
 
 
-def _blank_reason(error: jinja2.UndefinedError) -> str:
-    match = re.search(
-        r"'([^']+)' is undefined|has no attribute '([^']+)'|no element '([^']+)'|'([^']+)'",
-        str(error),
-    )
-    name = next((g for g in match.groups() if g), None) if match else None
-    if name:
-        return f"column '{name}' is blank for this recipient"
+def _compile_failure(error: BaseException) -> str:
+    if isinstance(error, RecursionError | SyntaxError | MemoryError):
+        return "the template is nested too deeply"
     return str(error)
+
+
+def _renderer(template: jinja2.Template, where: str) -> Callable[[_Rendering], str]:
+    """A function rendering TEMPLATE for one recipient; `RenderError` says why it cannot."""
+
+    def render(rendering: _Rendering) -> str:
+        try:
+            return rendering.join(
+                template.root_render_func(template.new_context(rendering.context))
+            )
+        except jinja2.UndefinedError as error:
+            raise RenderError(f"{where}: {error}") from None
+        except jinja2.TemplateError as error:
+            raise RenderError(f"{where}: template error: {error}") from None
+        except (TypeError, ValueError, ArithmeticError) as error:
+            raise RenderError(f"{where}: {error}") from None
+
+    return render
+
+
+def _present(values: dict[str, str]) -> dict[str, str]:
+    # A blank cell is left out so that using it raises (or falls back to `default(...)`).
+    return {name: value for name, value in values.items() if value.strip()}
+
+
+def _no_such_column(column: str, available: list[str], loose: str | None, csv_name: str) -> str:
+    if loose is not None:
+        hint = f" (the column is '{loose}': write {written_as(loose)})"
+    else:
+        hint = did_you_mean(column, available)
+    return (
+        f"placeholder '{column}' names no column of {csv_name}{hint}; "
+        f"the columns are: {', '.join(available)}"
+    )
+
+
+def _not_a_placeholder(bracketed: str, column: str) -> str:
+    return (
+        f"{bracketed} would be sent as written, but it looks like the column '{column}': "
+        f"write {written_as(column)} (or {{{{ {_jinja_string(bracketed)} }}}} to send the brackets)"
+    )

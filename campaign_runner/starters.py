@@ -251,27 +251,75 @@ def starter(kind: str, campaign_path: Path) -> Starter:
 
 
 def write_starter(kind: str, campaign_path: Path, force: bool = False) -> tuple[Path, Path]:
-    """Write the starter of KIND at CAMPAIGN_PATH and its CSV beside it; refuse to overwrite."""
+    """Write the starter of KIND at CAMPAIGN_PATH and its CSV beside it.
+
+    Refuses to overwrite a file without FORCE, and never writes through a symbolic link;
+    a file it cannot write is a `CampaignInvalid` naming it, and leaves nothing half-written.
+    """
     csv_path = recipients_path(campaign_path)
-    if not force:
-        existing = [p for p in (campaign_path, csv_path) if p.exists()]
-        if existing:
-            raise CampaignInvalid(
-                [
-                    Problem(
-                        str(p),
-                        None,
-                        None,
-                        "already exists; choose another --output or add --force to overwrite it",
-                    )
-                    for p in existing
-                ]
-            )
+    targets = (campaign_path, csv_path)
+    refusals = [problem for problem in (_refusal(path, force) for path in targets) if problem]
+    if refusals:
+        raise CampaignInvalid(refusals)
     texts = starter(kind, campaign_path)
-    campaign_path.parent.mkdir(parents=True, exist_ok=True)
-    campaign_path.write_text(texts.campaign, encoding="utf-8")
-    csv_path.write_text(texts.recipients, encoding="utf-8")
+    try:
+        campaign_path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise CampaignInvalid(_not_a_folder(campaign_path.parent)) from None
+    except OSError as error:
+        raise _cannot_write(campaign_path.parent, "cannot create this folder", error) from None
+    created: list[Path] = []
+    for path, text in zip(targets, (texts.campaign, texts.recipients), strict=True):
+        try:
+            if _write(path, text, force):
+                created.append(path)
+        except OSError as error:
+            for done in created:  # a starter is both files or neither
+                done.unlink(missing_ok=True)
+            raise _cannot_write(path, "cannot write", error) from None
     return campaign_path, csv_path
+
+
+def _refusal(path: Path, force: bool) -> Problem | None:
+    """Why PATH may not be written, or None."""
+    if path.is_symlink():
+        return Problem(str(path), None, None, "is a symbolic link; nothing is written through one")
+    if not path.exists():
+        return None
+    if path.is_dir():
+        return Problem(str(path), None, None, "is a folder; choose a file name with --output")
+    if not force:
+        return Problem(
+            str(path),
+            None,
+            None,
+            "already exists; choose another --output or add --force to overwrite it",
+        )
+    if not path.is_file():
+        return Problem(str(path), None, None, "is not a regular file; it is not overwritten")
+    return None
+
+
+def _write(path: Path, text: str, force: bool) -> bool:
+    """Write TEXT to PATH, never following a symbolic link; True when PATH is a new file."""
+    existed = force and path.exists()
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    flags |= os.O_TRUNC if force else os.O_EXCL  # O_EXCL: a file or link that appeared: refused
+    with os.fdopen(os.open(path, flags, 0o666), "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return not existed
+
+
+def _not_a_folder(path: Path) -> Problem:
+    """A Problem saying which part of PATH is a file where a folder is needed."""
+    while path.parent != path and not path.exists():
+        path = path.parent
+    return Problem(str(path), None, None, "is a file, not a folder; choose another --output")
+
+
+def _cannot_write(path: Path, what: str, error: OSError) -> CampaignInvalid:
+    reason = error.strerror or str(error)
+    return CampaignInvalid(Problem(str(path), None, None, f"{what}: {reason}"))
 
 
 def recipients_path(campaign_path: Path) -> Path:
