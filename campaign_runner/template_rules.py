@@ -133,6 +133,24 @@ def _round(value: Any, precision: int = 0, method: str = "common") -> float:
     return JINJA_FILTERS["round"](value, precision, method)
 
 
+_NO_DEFAULT = object()
+
+
+def _strict_number(name: str) -> Callable[..., Any]:
+    """Jinja's `int`/`float` turn `abc` into 0, a guess sent to a customer: here a value
+    that is not a number makes the recipient invalid, unless the template gives a default."""
+
+    def convert(value: Any, default: Any = _NO_DEFAULT, *rest: Any) -> Any:
+        converted = JINJA_FILTERS[name](value, None, *rest)
+        if converted is None:
+            if default is _NO_DEFAULT:
+                raise ValueError(f"{str(value)!r} is not a number ({name} filter)")
+            return default
+        return _number_fits(converted)
+
+    return convert
+
+
 def _join_text(parts: list) -> str:
     """`a ~ b ~ c`: Jinja's own join, bounded in length before the text is built."""
     texts = [str(part) for part in parts]
@@ -147,8 +165,6 @@ _JINJA_FILTERS_KEPT = [
     "d",
     "default",
     "first",
-    "float",
-    "int",
     "last",
     "length",
     "lower",
@@ -163,6 +179,8 @@ _JINJA_FILTERS_KEPT = [
 FILTERS: dict[str, Callable[..., Any]] = {
     **{name: JINJA_FILTERS[name] for name in _JINJA_FILTERS_KEPT},
     "center": _center,
+    "float": _strict_number("float"),
+    "int": _strict_number("int"),
     "replace": _replace,
     "round": _round,
 }

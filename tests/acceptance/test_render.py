@@ -63,3 +63,25 @@ def test_the_delivery_key_template_needs_its_columns(tmp_path):
     result = cli(["validate", path])
     assert result.exit_code == 2
     assert "placeholder 'cart' names no column" in result.output
+
+
+@pytest.mark.parametrize(
+    ("template", "sent", "invalid_reason"),
+    [
+        ("{{ qty | int }} itens", ["3 itens"], "'abc' is not a number (int filter)"),
+        ("{{ qty | float }}", ["3.0"], "'abc' is not a number (float filter)"),
+        ("{{ qty | int(0) }} itens", ["3 itens", "0 itens"], None),  # a default is a choice
+    ],
+)
+def test_a_value_that_is_not_a_number_is_never_guessed_as_zero(
+    template, sent, invalid_reason, tmp_path, sandbox
+):
+    rows = "phone,qty\n+5511948489500,3\n+5521987654321,abc\n"
+    result, bodies = sent_text(tmp_path, sandbox, template, rows)
+    assert bodies == sent
+    second = read_report(tmp_path / "r.csv")[1]
+    if invalid_reason:
+        assert result.exit_code == 1
+        assert second["status"] == "invalid" and invalid_reason in second["error"]
+    else:
+        assert result.exit_code == 0 and second["status"] == "sent"
