@@ -176,16 +176,11 @@ def expand(value: str, lookup: dict[str, str]) -> str:
 def check_gateway(gateway: dict[str, Any], apikey_env: str) -> list[GatewayIssue]:
     """Every problem with a campaign's `gateway:` section that the file alone shows."""
     issues: list[GatewayIssue] = []
-    url = gateway.get("url")
-    if isinstance(url, str):
-        reason = url_problem(url)
+    for key, check in (("url", url_problem), ("version", value_problem)):
+        value = gateway.get(key)
+        reason = (_sent_as_written(value) or check(value)) if isinstance(value, str) else None
         if reason:
-            issues.append(GatewayIssue(("gateway", "url"), f"gateway.url {reason}"))
-    version = gateway.get("version")
-    if isinstance(version, str):
-        reason = value_problem(version)
-        if reason:
-            issues.append(GatewayIssue(("gateway", "version"), f"gateway.version {reason}"))
+            issues.append(GatewayIssue(("gateway", key), f"gateway.{key} {reason}"))
     headers = gateway.get("headers")
     if isinstance(headers, dict):
         issues += _header_issues(headers, apikey_env)
@@ -193,6 +188,16 @@ def check_gateway(gateway: dict[str, Any], apikey_env: str) -> list[GatewayIssue
     if isinstance(params, dict):
         issues += _param_issues(params)
     return issues
+
+
+def _sent_as_written(value: str) -> str | None:
+    """Only header values read the environment: `${NAME}` anywhere else would go out as is."""
+    if "${" not in value:
+        return None
+    return (
+        "is sent as written: ${NAME} is read only in gateway.headers (ops pin the gateway "
+        f"with {PIN_ENV})"
+    )
 
 
 def shown_key(name: str) -> str:
@@ -240,7 +245,9 @@ def _param_issues(params: dict[str, Any]) -> list[GatewayIssue]:
         reason = _param_name_problem(name)
         if reason:
             issues.append(GatewayIssue(path, f"gateway.params: '{shown}' {reason}", at_key=True))
-        reason = value_problem(value) if isinstance(value, str) else None
+        reason = (
+            (_sent_as_written(value) or value_problem(value)) if isinstance(value, str) else None
+        )
         if reason:
             issues.append(GatewayIssue(path, f"gateway.params.{shown} {reason}"))
     return issues

@@ -1,4 +1,8 @@
-"""How a sandbox is set up: where it listens, which key it wants, where it records, its faults."""
+"""How a sandbox is set up: where it listens, which key it wants, where it records, its faults.
+
+A sandbox without a key listens only on loopback: its records (GET /messages) hold every
+recipient's phone and message. With a key, the records want it too.
+"""
 
 from __future__ import annotations
 

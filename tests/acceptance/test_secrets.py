@@ -206,6 +206,20 @@ BAD_GATEWAYS = {
         f'  url: http://127.0.0.1:PORT/api/Messages\n  params:\n    phone_id: "1\\n{SECRET}"\n',
         f":8:15: gateway.params.phone_id holds a line break; {NOT_PRINTABLE}",
     ),
+    "a variable in the URL": (
+        "  url: https://${GATEWAY_HOST}/api/Messages\n",
+        ":6:8: gateway.url is sent as written: ${NAME} is read only in gateway.headers (ops pin "
+        "the gateway with CAMPAIGN_GATEWAY_URL)",
+    ),
+    "a variable in the version": (
+        '  url: http://127.0.0.1:PORT/api/Messages\n  version: "${VERSION}"\n',
+        ":7:12: gateway.version is sent as written: ${NAME} is read only in gateway.headers",
+    ),
+    "a variable in a parameter": (
+        "  url: http://127.0.0.1:PORT/api/Messages\n  params:\n    phone_id: ${PHONE_ID}\n",
+        ":8:15: gateway.params.phone_id is sent as written: ${NAME} is read only in "
+        "gateway.headers",
+    ),
     "an empty parameter name": (
         '  url: http://127.0.0.1:PORT/api/Messages\n  params:\n    "": "1"\n',
         ":8:5: gateway.params: '\"\"' is empty: a parameter needs a name",
