@@ -16,6 +16,7 @@ from typing import Any
 
 from campaign_runner import schemas
 from campaign_runner.errors import CampaignInvalid, Problem
+from campaign_runner.gateway import trust
 from campaign_runner.schedule import Schedule, parse_moment, parse_window
 from campaign_runner.yaml_source import SourceMap, parse_yaml
 
@@ -47,6 +48,7 @@ class Gateway:
     """Where and how to send (`gateway:`); the apikey itself is only named, never stored."""
 
     url: str = DEFAULT_GATEWAY_URL
+    url_in_file: bool = False  # the file names its gateway (a pin must then be the same)
     apikey_env: str = DEFAULT_APIKEY_ENV
     version: str = "4.0"
     headers: dict[str, str] = field(default_factory=dict)
@@ -148,6 +150,7 @@ def check_document(document: Any, source: SourceMap) -> list[Problem]:
                 if not _mentions_markup(message, issue.path)
             ]
         problems += _send_settings(document.get("send") or {}, source)
+        problems += _gateway_settings(document.get("gateway") or {}, source)
     return sorted(problems, key=lambda p: (p.line or 0, p.col or 0))
 
 
@@ -184,7 +187,10 @@ def _at(document: Any, path: tuple) -> Any:
 
 
 def _literal_apikey(document: Any, source: SourceMap) -> list[Problem]:
-    """Refuse an apikey written in the file, and redact it so no later message can echo it."""
+    """Refuse an apikey written in the file, and redact it so no later message can echo it.
+
+    A header named apikey is redacted too; trust.py refuses it as a header the runner sets.
+    """
     gateway = document.get("gateway") if isinstance(document, dict) else None
     if not isinstance(gateway, dict):
         return []
@@ -193,22 +199,25 @@ def _literal_apikey(document: Any, source: SourceMap) -> list[Problem]:
         f"a literal apikey is refused: remove it from the file and export it as the "
         f"environment variable {env} (gateway.apikey_env names the variable)"
     )
-    found = _literal_apikey_paths(gateway)
-    for path in found:
-        parent = _at(document, path[:-1])
-        parent[path[-1]] = "<redacted>"
-    return [source.problem(path, hint, at_key=True) for path in found]
+    headers = gateway.get("headers")
+    if isinstance(headers, dict):
+        for name in headers:
+            if str(name).lower() == "apikey":
+                headers[name] = "<redacted>"
+    if "apikey" not in gateway:
+        return []
+    gateway["apikey"] = "<redacted>"
+    return [source.problem(("gateway", "apikey"), hint, at_key=True)]
 
 
-def _literal_apikey_paths(gateway: dict) -> list[tuple[str, ...]]:
-    found: list[tuple[str, ...]] = []
-    if "apikey" in gateway:
-        found.append(("gateway", "apikey"))
-    for name in gateway.get("headers") or {}:
-        value = gateway["headers"][name]
-        if str(name).lower() == "apikey" and not str(value).startswith("${"):
-            found.append(("gateway", "headers", name))
-    return found
+def _gateway_settings(gateway: dict, source: SourceMap) -> list[Problem]:
+    """The trust model's rules about the file's gateway section (trust.py): the URL, the
+    header names and values, the parameters; never showing a value."""
+    apikey_env = gateway.get("apikey_env", DEFAULT_APIKEY_ENV)
+    return [
+        source.problem(issue.path, issue.message, at_key=issue.at_key)
+        for issue in trust.check_gateway(gateway, str(apikey_env))
+    ]
 
 
 def _send_settings(send: dict, source: SourceMap) -> list[Problem]:
@@ -262,6 +271,7 @@ def _recipients(r: dict, base: Path) -> Recipients:
 def _gateway(g: dict) -> Gateway:
     return Gateway(
         url=g.get("url", DEFAULT_GATEWAY_URL),
+        url_in_file="url" in g,
         apikey_env=g.get("apikey_env", DEFAULT_APIKEY_ENV),
         version=str(g.get("version", "4.0")),
         headers={str(k): str(v) for k, v in (g.get("headers") or {}).items()},
@@ -284,17 +294,3 @@ def _send(s: dict) -> Send:
         max_consecutive_failures=int(s.get("max_consecutive_failures", 20)),
         schedule=schedule,
     )
-
-
-def expand_env(value: str, where: str) -> str:
-    """Replace `${NAME}` in VALUE with the environment variable NAME; a missing one is an error."""
-
-    def lookup(match: re.Match) -> str:
-        name = match.group(1)
-        if name not in os.environ:
-            raise CampaignInvalid(
-                Problem(where, None, None, f"environment variable {name} is not set")
-            )
-        return os.environ[name]
-
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lookup, value)

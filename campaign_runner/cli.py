@@ -157,6 +157,12 @@ def validate(campaigns, recipients):
     is_flag=True,
     help="Send again to keys whose earlier request's outcome is unknown (after a crash).",
 )
+@click.option(
+    "--gateway-url",
+    metavar="URL",
+    help="Ops' gateway (else $CAMPAIGN_GATEWAY_URL): wins over the campaign's, and a campaign "
+    "naming another gateway is refused.",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @_reports_errors
 def run(campaign_file, sandbox, yes, **choices):
@@ -316,7 +322,10 @@ def schema(name):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
-    "--apikey", envvar="SANDBOX_APIKEY", help="Accept only this key (default: any non-empty key)."
+    "--apikey",
+    envvar="SANDBOX_APIKEY",
+    help="Accept only this key, on /messages too (default: any non-empty key, and only "
+    "on loopback).",
 )
 @click.option(
     "--record",
@@ -380,9 +389,17 @@ def sandbox(
         )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--fail") from None
-    config = SandboxConfig(
-        host=host, port=port, apikey=apikey, record=record, faults=faults, idempotency=idempotency
-    )
+    try:  # no key: loopback only, since /messages shows every recipient's phone and message
+        config = SandboxConfig(
+            host=host,
+            port=port,
+            apikey=apikey,
+            record=record,
+            faults=faults,
+            idempotency=idempotency,
+        )
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
     try:
         serve(config, echo=lambda line: click.echo(line))
     except OSError as error:

@@ -21,7 +21,7 @@ from typing import Any
 from campaign_runner.campaign import Campaign
 from campaign_runner.delivery import Delivery, DeliveryPolicy
 from campaign_runner.errors import ExitCode
-from campaign_runner.gateway.settings import SendSettings, resolve_apikey, send_settings
+from campaign_runner.gateway.settings import SendSettings, rehearsal_settings, send_settings
 from campaign_runner.journal import (
     Journal,
     JournalError,
@@ -60,7 +60,7 @@ class RunOptions:
     retry_failed: bool = False
     resend_unknown: bool = False
     rehearsal: bool = False  # send to a sandbox gateway started in this process
-    gateway_url: str | None = None  # overrides the campaign's
+    gateway_url: str | None = None  # ops' pin (--gateway-url): wins over $CAMPAIGN_GATEWAY_URL
     apikey: str | None = None  # given directly; else read from the campaign's variable
     clock: Callable[[], datetime] = _utc_now
     progress: Callable[[Counter[Status]], None] | None = None
@@ -143,15 +143,13 @@ def _input_files(campaign: Campaign, options: RunOptions) -> dict[str, Path]:
 
 
 def confirmation_question(campaign: Campaign, options: RunOptions) -> str:
-    """The question asked on a terminal before a real send; checks the apikey is set first."""
-    resolve_apikey(campaign)  # say so before asking, not after
+    """The question asked on a terminal before a real send; checks the apikey, the pin and
+    the headers first (say so before asking, not after), and names the gateway really used."""
+    settings = send_settings(campaign, pinned_url=options.gateway_url, apikey=options.apikey)
     rows = count_rows(campaign, options.recipients)
     if options.limit:
         rows = min(rows, options.limit)
-    return (
-        f"Send campaign '{campaign.name}' to up to {rows} recipient(s) through "
-        f"{campaign.gateway.url}?"
-    )
+    return f"Send campaign '{campaign.name}' to up to {rows} recipient(s) through {settings.url}?"
 
 
 def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
@@ -310,8 +308,8 @@ def _send_settings(
     if options.dry_run:
         return None
     if rehearsal is not None:
-        return send_settings(campaign, url=rehearsal.url, apikey="sandbox")
-    return send_settings(campaign, url=options.gateway_url, apikey=options.apikey)
+        return rehearsal_settings(campaign, rehearsal.url, apikey="sandbox")
+    return send_settings(campaign, pinned_url=options.gateway_url, apikey=options.apikey)
 
 
 def _summary(

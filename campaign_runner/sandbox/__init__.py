@@ -11,7 +11,7 @@ can be rehearsed with no credentials and the tests talk to a real HTTP server.
     faults.py        Faults (configured) and FaultPlan (drawn request by request)
     records.py       Records: what was accepted, in memory and in a JSON Lines file
     server.py        HttpServer: HTTP/1.1 with h11 on one asyncio loop; Reply
-    config.py        SandboxConfig
+    config.py        SandboxConfig; without an apikey, loopback only
 """
 
 from campaign_runner.sandbox.config import SandboxConfig

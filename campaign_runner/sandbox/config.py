@@ -1,10 +1,15 @@
-"""How a sandbox is set up: where it listens, which key it wants, where it records, its faults."""
+"""How a sandbox is set up: where it listens, which key it wants, where it records, its faults.
+
+A sandbox without a key listens only on loopback: its records (GET /messages) hold every
+recipient's phone and message. With a key, the records want it too.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from campaign_runner.gateway.trust import is_loopback, value_problem
 from campaign_runner.sandbox.faults import Faults
 
 
@@ -21,6 +26,29 @@ class SandboxConfig:
     # Answer a repeated `Idempotency-Key` with the first answer instead of a second message.
     # Off by default: the production gateway documents no such behaviour.
     idempotency: bool = False
+
+    def __post_init__(self) -> None:
+        problem = exposure_problem(self.host, self.apikey)
+        if problem:
+            raise ValueError(problem)
+
+
+def exposure_problem(host: str, apikey: str | None) -> str | None:
+    """Why a sandbox on HOST wanting APIKEY would expose its records (None: it would not).
+
+    GET /messages shows every recipient's phone and message, and DELETE clears them: without
+    a key, only this machine may reach them. Never repeats the key.
+    """
+    if apikey is not None:
+        reason = value_problem(apikey) if apikey.strip() else "is empty"
+        return f"the sandbox's apikey {reason}" if reason else None
+    if not is_loopback(host):
+        return (
+            f"host '{host}' is not this machine: without an apikey the sandbox listens only "
+            "on loopback (127.0.0.1, ::1, localhost), because GET /messages shows every "
+            "recipient's phone and message; give --apikey KEY to listen on another address"
+        )
+    return None
 
 
 def base_url(host: str, port: int) -> str:

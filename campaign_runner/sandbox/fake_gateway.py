@@ -1,7 +1,8 @@
 """The fake gateway: routes each request to the Messages API, the records or the health check.
 
 POST   /api/Messages   MessagesApi (Kong, faults, Meta), with the configured latency
-GET    /messages       what was accepted (?to=..., ?limit=N); DELETE clears it
+GET    /messages       what was accepted (?to=..., ?limit=N); DELETE clears it; both want
+                       the `apikey` header when the sandbox has one (Kong's 401s otherwise)
 GET    /health         {"status": "ok"}
 """
 
@@ -100,7 +101,7 @@ class FakeGateway:
         if path == API_PATH and method == b"POST":
             return self.api.post(query, headers, body)
         if path == "/messages" and method in (b"GET", b"DELETE"):
-            return self._records_endpoint(method, query)
+            return self._records_endpoint(method, query, headers)
         if path == "/health" and method == b"GET":
             return Reply(200, {"status": "ok"})
         allow = {API_PATH: b"POST", "/messages": b"GET, DELETE", "/health": b"GET"}.get(path)
@@ -109,7 +110,17 @@ class FakeGateway:
             return Reply(405, _METHOD_NOT_ALLOWED, [(b"allow", allow)], note=note)
         return Reply(404, {"message": kong.NO_ROUTE}, note=f"404 {method.decode('latin-1')} {path}")
 
-    def _records_endpoint(self, method: bytes, query: str) -> Reply:
+    def _records_endpoint(
+        self, method: bytes, query: str, headers: Iterable[tuple[bytes, bytes]]
+    ) -> Reply:
+        """The records, to whoever holds the sandbox's key (anyone on loopback when it has
+        none). The key is read from the header only, never the query: a URL gets logged."""
+        if self.config.apikey is not None:
+            keys = [value for name, value in headers if name == b"apikey"]
+            refusal = kong.key_auth(keys, self.config.apikey.encode())
+            if refusal is not None:
+                refusal.note = f"{refusal.status} {method.decode('latin-1')} /messages refused"
+                return refusal
         if method == b"DELETE":
             self.records.clear()
             return Reply(200, {"deleted": True})

@@ -231,7 +231,8 @@ def test_extra_headers_and_params_reach_the_gateway(recording_gateway, tmp_path)
         gateway={"headers": {"x-origin-group": "${ORIGIN}"}, "params": {"phone_id": "123"}},
     )
     result = cli(
-        ["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path, ORIGIN="grp-7")
+        ["run", path, "--report", tmp_path / "r.csv"],
+        env=env_for(tmp_path, ORIGIN="grp-7", CAMPAIGN_ALLOWED_ENV="ORIGIN"),
     )
     assert result.exit_code == 0, result.output
     assert len(recording_gateway.seen) == 2
@@ -249,9 +250,12 @@ def test_an_unset_header_variable_is_an_error_before_sending(recording_gateway, 
         gateway_url=recording_gateway.url,
         gateway={"headers": {"x-origin-group": "${ORIGIN_NOT_SET}"}},
     )
-    result = cli(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path))
+    result = cli(
+        ["run", path, "--report", tmp_path / "r.csv"],
+        env=env_for(tmp_path, CAMPAIGN_ALLOWED_ENV="ORIGIN_NOT_SET"),
+    )
     assert result.exit_code == 2
-    assert "environment variable ORIGIN_NOT_SET is not set" in result.output
+    assert "reads the environment variable ORIGIN_NOT_SET, which is not set" in result.output
     assert recording_gateway.seen == []
 
 

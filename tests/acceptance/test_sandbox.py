@@ -143,7 +143,7 @@ def test_accepted_messages_are_listed_and_the_key_is_never_kept(sandbox, client)
         client.post(sandbox.messages_url, json=body, headers=HEADERS)
     client.post(sandbox.messages_url, json=text_to(PHONE, ""), headers=HEADERS)  # refused
 
-    listed = client.get(sandbox.url + "/messages").json()
+    listed = client.get(sandbox.url + "/messages", headers=HEADERS).json()
     assert [record["body"]["text"]["body"] for record in listed] == ["one", "two", "three"]
     assert listed == sandbox.messages()
     first = listed[0]
@@ -152,15 +152,15 @@ def test_accepted_messages_are_listed_and_the_key_is_never_kept(sandbox, client)
     assert first["headers"] == {"version": "4.0", "content-type": "application/json"}
     assert "test-key" not in json.dumps(listed)
 
-    to_phone = client.get(sandbox.url + "/messages", params={"to": PHONE}).json()
+    to_phone = client.get(sandbox.url + "/messages", params={"to": PHONE}, headers=HEADERS).json()
     assert [record["body"]["text"]["body"] for record in to_phone] == ["one", "three"]
-    literal_plus = client.get(sandbox.url + "/messages?to=+5521987654321").json()
+    literal_plus = client.get(sandbox.url + "/messages?to=+5521987654321", headers=HEADERS).json()
     assert [record["to"] for record in literal_plus] == [OTHER_PHONE]
-    latest = client.get(sandbox.url + "/messages?limit=1").json()
+    latest = client.get(sandbox.url + "/messages?limit=1", headers=HEADERS).json()
     assert [record["body"]["text"]["body"] for record in latest] == ["three"]
 
-    assert client.delete(sandbox.url + "/messages").status_code == 200
-    assert client.get(sandbox.url + "/messages").json() == []
+    assert client.delete(sandbox.url + "/messages", headers=HEADERS).status_code == 200
+    assert client.get(sandbox.url + "/messages", headers=HEADERS).json() == []
 
 
 def test_messages_hands_out_copies(sandbox, client):
