@@ -478,7 +478,7 @@ def test_init_never_overwrites_through_a_symlinked_csv_even_with_force(tmp_path)
     [
         ("{tmp}/a-file/promo.yaml", "{tmp}/a-file: is a file, not a folder"),
         ("{tmp}/a-file/deeper/promo.yaml", "{tmp}/a-file: is a file, not a folder"),
-        ("{tmp}", "Invalid value for '--output': File '{tmp}' is a directory."),
+        ("{tmp}", "Invalid value for '--output': '{tmp}' is a folder: give a file name"),
     ],
 )
 def test_init_into_a_place_it_cannot_write_is_a_clear_error(output, message, tmp_path):

@@ -1,96 +1,38 @@
-"""The `campaign` command: a thin click layer over the core.
-
-Each command parses options, calls the library, prints what came back and exits with the
-documented code. Heavy modules are imported inside the commands so `campaign --help` is quick.
-"""
+"""The `campaign` commands: each parses its options, calls one core function, prints what
+came back (through `terminal`) and exits with the documented code. Heavy modules are
+imported inside the commands so `campaign --help` is quick."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
-import time
 import traceback
 from pathlib import Path
 
 import click
 
-from campaign_runner.errors import CampaignError, ExitCode
+from campaign_runner.cli.params import (
+    EXISTING_FILE,
+    FaultShare,
+    OutputFile,
+    limit_option,
+    recipients_option,
+    state_option,
+)
+from campaign_runner.cli.terminal import (
+    ROLE_STYLES,
+    clear_progress,
+    interactive,
+    print_problems,
+    print_warnings,
+    progress_printer,
+    reports_errors,
+    run_summary,
+)
+from campaign_runner.errors import ExitCode
 from campaign_runner.schemas import MESSAGE_TYPES
-from campaign_runner.status import Status, format_counts
-
-_EXISTING_FILE = click.Path(dir_okay=False, path_type=Path)
-
-
-def _reports_errors(command):
-    """Print a `CampaignError` as `FILE:LINE:COL: message` lines and exit with its code;
-    Ctrl-C where no run is listening for it exits 130 without a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except CampaignError as error:
-            _print_problems(error.problems)
-            sys.exit(error.exit_code)
-        except KeyboardInterrupt:
-            _clear_progress()
-            click.echo("interrupted; nothing more was done", err=True)
-            sys.exit(ExitCode.SIGINT)
-
-    return wrapper
-
-
-def _print_problems(problems) -> None:
-    for problem in problems:
-        click.echo(str(problem), err=True)
-
-
-class FaultShare(click.ParamType):
-    """`KIND=SHARE` (`429=0.05`): a sandbox fault and the share of requests it hits."""
-
-    name = "KIND=SHARE"
-
-    def convert(self, value, param, ctx) -> tuple[str, float]:
-        if isinstance(value, tuple):
-            return value
-        kind, _, share = str(value).partition("=")
-        try:
-            number = float(share)
-        except ValueError:
-            self.fail(f"'{value}' is not KIND=SHARE, e.g. 429=0.05", param, ctx)
-        if not 0 <= number <= 1:
-            self.fail(f"share in '{value}' must be between 0 and 1", param, ctx)
-        return kind.strip(), number
-
-
-class OutputFile(click.ParamType):
-    """A file to write: not empty, not a folder (what it may not be, the core checks)."""
-
-    name = "FILE"
-
-    def convert(self, value, param, ctx) -> Path:
-        if isinstance(value, Path):
-            return value
-        if not str(value).strip():
-            self.fail("is empty: give a file name", param, ctx)
-        path = Path(value)
-        if path.is_dir():
-            self.fail(f"'{value}' is a folder: give a file name", param, ctx)
-        return path
-
-
-recipients_option = click.option(
-    "--recipients", type=_EXISTING_FILE, help="CSV to use instead of recipients.file."
-)
-limit_option = click.option("--limit", type=click.IntRange(min=1), help="Only the first N rows.")
-state_option = click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Journal folder (default $CAMPAIGN_STATE_DIR or ~/.local/state/campaign-runner).",
-)
+from campaign_runner.status import Status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -107,7 +49,7 @@ def main():
 
 
 @main.command()
-@click.argument("campaigns", nargs=-1, required=True, type=_EXISTING_FILE)
+@click.argument("campaigns", nargs=-1, required=True, type=EXISTING_FILE)
 @recipients_option
 def validate(campaigns, recipients):
     """Check campaign files and every rendered message, without sending anything."""
@@ -116,8 +58,8 @@ def validate(campaigns, recipients):
     worst = ExitCode.OK
     for path in campaigns:
         check = validate_campaign(path, recipients)
-        _print_problems(check.problems)
-        _print_warnings(check.warnings)
+        print_problems(check.problems)
+        print_warnings(check.warnings)
         for item in check.unsendable():
             where = f"{check.recipients_file}:{item.row}"
             if item.status is Status.INVALID:
@@ -134,7 +76,7 @@ def validate(campaigns, recipients):
 
 
 @main.command()
-@click.argument("campaign_file", metavar="CAMPAIGN", type=_EXISTING_FILE)
+@click.argument("campaign_file", metavar="CAMPAIGN", type=EXISTING_FILE)
 @recipients_option
 @click.option("--dry-run", is_flag=True, help="Do everything but send.")
 @limit_option
@@ -164,7 +106,7 @@ def validate(campaigns, recipients):
     "naming another gateway is refused.",
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a terminal.")
-@_reports_errors
+@reports_errors
 def run(campaign_file, sandbox, yes, **choices):
     """Render, validate and send the campaign, then write the report."""
     from campaign_runner import campaign as campaign_mod
@@ -173,22 +115,22 @@ def run(campaign_file, sandbox, yes, **choices):
     loaded = campaign_mod.load(campaign_file)
     options = run_mod.RunOptions(
         rehearsal=sandbox,
-        progress=_progress_printer(),
+        progress=progress_printer(),
         notify=lambda line: click.echo(line, err=True),
         **choices,
     )
-    asks = not (sandbox or options.dry_run or yes) and _interactive()
+    asks = not (sandbox or options.dry_run or yes) and interactive()
     if asks and not click.confirm(run_mod.confirmation_question(loaded, options), err=True):
         click.echo("Nothing sent.", err=True)
         sys.exit(ExitCode.INVALID)
     result = run_mod.run_campaign(loaded, options)
-    _clear_progress()
-    _print_warnings(result.warnings)
+    clear_progress()
+    print_warnings(result.warnings)
     for error in result.errors:
         click.echo(f"error: {error}", err=True)
     if result.crash is not None and os.environ.get("CAMPAIGN_DEBUG"):
         traceback.print_exception(result.crash)
-    click.echo(_run_summary(result))
+    click.echo(run_summary(result))
     if result.rehearsal is not None:
         rehearsal = result.rehearsal
         click.echo(
@@ -197,59 +139,13 @@ def run(campaign_file, sandbox, yes, **choices):
     sys.exit(result.exit_code)
 
 
-def _run_summary(result) -> str:
-    lines = [format_counts(result.counts)]
-    rate = result.attempted / result.duration_s if result.duration_s > 0 else 0.0
-    lines[0] += f" in {result.duration_s:.1f} s ({rate:.{0 if rate >= 10 else 1}f} messages/s)"
-    lines.append(result.reason)
-    if result.report and result.report.exists():
-        lines.append(f"report: {result.report}")
-    return "\n".join(lines)
-
-
-def _interactive() -> bool:
-    return sys.stdin.isatty() and sys.stderr.isatty()
-
-
-def _progress_printer():
-    """A live line on a terminal; under cron, a plain line every few seconds."""
-    tty = sys.stderr.isatty()
-    started = time.monotonic()
-    last = [started]
-
-    def show(counts) -> None:
-        now = time.monotonic()
-        if not tty and now - last[0] < 5:
-            return
-        last[0] = now
-        done = sum(counts.values())
-        rate = done / (now - started) if now > started else 0
-        line = f"{done} rows: {format_counts(counts)} ({rate:.0f}/s)"
-        if tty:
-            click.echo("\r\033[K" + line, nl=False, err=True)
-        else:
-            click.echo(time.strftime("%H:%M:%S ") + line, err=True)
-
-    return show
-
-
-def _clear_progress() -> None:
-    if sys.stderr.isatty():
-        click.echo("\r\033[K", nl=False, err=True)
-
-
-def _print_warnings(warnings) -> None:
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
-
-
 # ---- preview -----------------------------------------------------------------------------
 
 
 @main.command()
-@click.argument("campaign_file", metavar="CAMPAIGN", type=_EXISTING_FILE)
-@click.option("--recipients", type=_EXISTING_FILE, help="CSV to use instead of recipients.file.")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N rows.")
+@click.argument("campaign_file", metavar="CAMPAIGN", type=EXISTING_FILE)
+@recipients_option
+@limit_option
 @click.option(
     "--sample", type=click.IntRange(min=1), help="Only N recipients, spread evenly over the file."
 )
@@ -262,10 +158,10 @@ def _print_warnings(warnings) -> None:
 )
 @click.option(
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputFile(),
     help="HTML file to write (default reports/NAME-preview.html).",
 )
-@_reports_errors
+@reports_errors
 def preview(campaign_file, recipients, limit, sample, fmt, output):
     """Show what each recipient would receive (jsonl: the exact request bodies; html: as chats)."""
     from campaign_runner import campaign as campaign_mod
@@ -274,7 +170,7 @@ def preview(campaign_file, recipients, limit, sample, fmt, output):
     if output and fmt != "html":
         raise click.UsageError("--output is for --format html; redirect text or jsonl with >")
     shown = build(campaign_mod.load(campaign_file), recipients, limit, sample)
-    _print_warnings(shown.warnings)
+    print_warnings(shown.warnings)
     if fmt == "jsonl":
         for line, to_stderr in jsonl.lines(shown.rows(), shown.recipients_file):
             click.echo(line, err=to_stderr)
@@ -285,18 +181,8 @@ def preview(campaign_file, recipients, limit, sample, fmt, output):
         click.echo(f"preview of {page.shown} of {shown.summary.total} recipient(s): {page.path}")
     else:
         for line, role in text.lines(shown.summary, shown.rows()):
-            click.echo(_ROLE_STYLES[role](line) if role else line)
+            click.echo(ROLE_STYLES[role](line) if role else line)
     sys.exit(shown.exit_code)
-
-
-# click.echo drops these colours when stdout is not a terminal; keys are preview roles.
-_ROLE_STYLES = {
-    "title": functools.partial(click.style, bold=True),
-    "good": functools.partial(click.style, fg="green"),
-    "bad": functools.partial(click.style, fg="red"),
-    "note": functools.partial(click.style, fg="yellow"),
-    "head": functools.partial(click.style, fg="cyan", bold=True),
-}
 
 
 # ---- schema ------------------------------------------------------------------------------
@@ -411,10 +297,10 @@ def sandbox(
 
 
 @main.command()
-@click.argument("campaign_file", metavar="CAMPAIGN", type=_EXISTING_FILE)
+@click.argument("campaign_file", metavar="CAMPAIGN", type=EXISTING_FILE)
 @state_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable, for monitoring.")
-@_reports_errors
+@reports_errors
 def status(campaign_file, state_dir, as_json):
     """Show the journal: how many keys are sent, failed or unknown, and the last run."""
     from campaign_runner import campaign as campaign_mod
@@ -422,7 +308,7 @@ def status(campaign_file, state_dir, as_json):
 
     loaded = campaign_mod.load(campaign_file)
     state = read_state(loaded.name, state_dir)
-    _print_warnings(state.warnings)
+    print_warnings(state.warnings)
     if as_json:
         click.echo(json.dumps({"version": 1, "campaign": loaded.name, **state.as_dict()}, indent=2))
         return
@@ -451,11 +337,11 @@ def status(campaign_file, state_dir, as_json):
 )
 @click.option(
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputFile(),
     help="Campaign file to write (default TYPE.yaml); the CSV goes beside it.",
 )
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
-@_reports_errors
+@reports_errors
 def init(kind, output, force):
     """Write a commented starter campaign of one message type and a sample CSV beside it."""
     from campaign_runner import starters

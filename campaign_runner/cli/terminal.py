@@ -1,0 +1,97 @@
+"""What the commands print: located problems, warnings, progress, colours, the run's summary."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import click
+
+from campaign_runner.errors import CampaignError, ExitCode, Problem
+from campaign_runner.status import format_counts
+
+
+def reports_errors(command):
+    """Print a `CampaignError` as `FILE:LINE:COL: message` lines and exit with its code;
+    Ctrl-C where no run is listening for it exits 130 without a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except CampaignError as error:
+            print_problems(error.problems)
+            sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            clear_progress()
+            click.echo("interrupted; nothing more was done", err=True)
+            sys.exit(ExitCode.SIGINT)
+
+    return wrapper
+
+
+def print_problems(problems: Iterable[Problem]) -> None:
+    for problem in problems:
+        click.echo(str(problem), err=True)
+
+
+def run_summary(result: Any) -> str:
+    """The closing lines of a run: counts and rate, the reason, and where the report is."""
+    lines = [format_counts(result.counts)]
+    rate = result.attempted / result.duration_s if result.duration_s > 0 else 0.0
+    lines[0] += f" in {result.duration_s:.1f} s ({rate:.{0 if rate >= 10 else 1}f} messages/s)"
+    lines.append(result.reason)
+    if result.report and result.report.exists():
+        lines.append(f"report: {result.report}")
+    return "\n".join(lines)
+
+
+def interactive() -> bool:
+    """True when a person can answer a question (stdin and stderr are a terminal)."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def progress_printer() -> Callable[[Any], None]:
+    """A live line on a terminal; under cron, a plain line every few seconds."""
+    tty = sys.stderr.isatty()
+    started = time.monotonic()
+    last = [started]
+
+    def show(counts) -> None:
+        now = time.monotonic()
+        if not tty and now - last[0] < 5:
+            return
+        last[0] = now
+        done = sum(counts.values())
+        rate = done / (now - started) if now > started else 0
+        line = f"{done} rows: {format_counts(counts)} ({rate:.0f}/s)"
+        if tty:
+            click.echo("\r\033[K" + line, nl=False, err=True)
+        else:
+            click.echo(time.strftime("%H:%M:%S ") + line, err=True)
+
+    return show
+
+
+def clear_progress() -> None:
+    if sys.stderr.isatty():
+        click.echo("\r\033[K", nl=False, err=True)
+
+
+def print_warnings(warnings: Iterable[str]) -> None:
+    """Each warning on stderr, as `warning: ...`."""
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+# click.echo drops these colours when stdout is not a terminal; keys are preview roles.
+ROLE_STYLES = {
+    "title": functools.partial(click.style, bold=True),
+    "good": functools.partial(click.style, fg="green"),
+    "bad": functools.partial(click.style, fg="red"),
+    "note": functools.partial(click.style, fg="yellow"),
+    "head": functools.partial(click.style, fg="cyan", bold=True),
+}
