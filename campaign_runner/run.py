@@ -21,7 +21,12 @@ from typing import Any
 from campaign_runner.campaign import Campaign
 from campaign_runner.delivery import Delivery, DeliveryPolicy
 from campaign_runner.errors import ExitCode
-from campaign_runner.gateway.settings import SendSettings, rehearsal_settings, send_settings
+from campaign_runner.gateway.settings import (
+    SendSettings,
+    gateway_headers,
+    rehearsal_settings,
+    send_settings,
+)
 from campaign_runner.journal import (
     Journal,
     JournalError,
@@ -162,6 +167,8 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         return RunResult(ExitCode.OK, reason, Counter(), started, options.clock())
     report = report_path(campaign, options, started)
     check_outputs(_output_files(options, report), _input_files(campaign, options))
+    if options.sends_to_sandbox:
+        gateway_headers(campaign, "sandbox")  # the environment is checked before it starts
     with ExitStack() as stack:
         rehearsal = stack.enter_context(_rehearsal_gateway(options, report))
         settings = _send_settings(campaign, options, rehearsal)  # the apikey before the lock

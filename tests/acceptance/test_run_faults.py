@@ -353,3 +353,15 @@ def test_a_second_state_folder_for_the_same_campaign_is_warned_about(sandbox, tm
         leftover.unlink()
     gone = cli(["run", path, "--report", tmp_path / "d.csv", "--state", tmp_path / "a"], env=env)
     assert "also has a journal" not in gone.output
+
+
+def test_a_rehearsal_with_a_refused_environment_starts_no_sandbox(tmp_path):
+    path = write_campaign(tmp_path, rows=people(2), gateway={"headers": {"x-team": "${TEAM}"}})
+    result = cli(
+        ["run", path, "--sandbox", "--report", tmp_path / "r.csv"],
+        env={**env_for(tmp_path), "TEAM": "growth"},  # set, but not in CAMPAIGN_ALLOWED_ENV
+    )
+    assert result.exit_code == 2 and "TEAM" in result.output
+    assert "growth" not in result.output
+    assert "sandbox gateway on" not in result.output
+    assert not (tmp_path / "r.sandbox.jsonl").exists() and not (tmp_path / "r.csv").exists()
