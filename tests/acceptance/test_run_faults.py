@@ -161,6 +161,14 @@ def damage_truncated(journal: Path) -> None:
     journal.write_bytes(data[: len(data) // 2])
 
 
+def damage_a_page_in_the_middle(journal: Path) -> None:
+    data = bytearray(journal.read_bytes())
+    page = 4096
+    middle = (len(data) // page // 2) * page
+    data[middle : middle + page] = b"\xff" * page  # sqlite_master (page 1) stays whole
+    journal.write_bytes(bytes(data))
+
+
 def damage_garbage(journal: Path) -> None:
     journal.write_bytes(b"not a database at all, just some bytes\n" * 200)
 
@@ -171,6 +179,7 @@ def damage_garbage(journal: Path) -> None:
         (damage_emptied, "this journal is empty or is not a campaign journal"),
         (damage_tables_dropped, "this journal is empty or is not a campaign journal"),
         (damage_truncated, "the journal cannot be read"),
+        (damage_a_page_in_the_middle, "the journal cannot be read"),
         (damage_garbage, "the journal cannot be read (file is not a database)"),
     ],
 )
