@@ -117,8 +117,8 @@ def _check_chunk(chunk: bytes, tail: bytes, where: _Position, stray: re.Pattern[
         line = where.line_of(chunk, max(index, 0))  # the edge byte is on the same line
         raise FileFault(
             line,
-            "a quote inside a cell that does not start with one; quote the whole cell "
-            '(write "Jo""ao" for Jo"ao) or remove the quote',
+            "a quote in the middle of a cell; quote the whole cell and double the quotes "
+            'inside it ("Jo""ao" for Jo"ao), or remove the quote',
         )
 
 
