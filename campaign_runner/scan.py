@@ -151,10 +151,11 @@ class _Candidate:
     def end(self, where: _Position) -> None:
         """The file ended: a multi-byte character cut short does not fit either."""
         if self.bad is None:
+            pending = self.decoder.getstate()[0]
             try:
                 self.decoder.decode(b"", final=True)
             except UnicodeDecodeError:
-                self.bad = (where.lines_before + 1, 0)
+                self.bad = (where.lines_before + 1, pending[0] if pending else 0)
 
     def fault(self, what: str) -> FileFault:
         """The misfit as a located fault."""
