@@ -31,6 +31,15 @@ _ABOUT_KEYS = frozenset({"additionalProperties", "required", "oneOf"})
 
 
 @dataclass(frozen=True)
+class Exclusion:
+    """An opt-out list (`recipients.exclude`): a CSV file, and the column with the numbers
+    when the file's header alone cannot say (None: found from the header)."""
+
+    file: Path
+    column: str | None = None
+
+
+@dataclass(frozen=True)
 class Recipients:
     """Where the recipients are and how to read them (`recipients:` in the campaign)."""
 
@@ -40,7 +49,8 @@ class Recipients:
     encoding: str | None = None
     delimiter: str | None = None
     key: str | None = None
-    exclude: tuple[Path, ...] = ()
+    exclude: tuple[Exclusion, ...] = ()
+    allow_bidi: bool = False  # right-to-left names may carry bidi marks, isolates, embeddings
 
 
 @dataclass(frozen=True)
@@ -255,7 +265,7 @@ def _build(path: Path, doc: dict, source: SourceMap) -> Campaign:
 
 def _recipients(r: dict, base: Path) -> Recipients:
     exclude = r.get("exclude") or []
-    if isinstance(exclude, str):
+    if isinstance(exclude, str | dict):
         exclude = [exclude]
     return Recipients(
         file=base / r["file"],
@@ -264,8 +274,15 @@ def _recipients(r: dict, base: Path) -> Recipients:
         encoding=r.get("encoding"),
         delimiter=r.get("delimiter"),
         key=r.get("key"),
-        exclude=tuple(base / e for e in exclude),
+        exclude=tuple(_exclusion(entry, base) for entry in exclude),
+        allow_bidi=bool(r.get("allow_bidi", False)),
     )
+
+
+def _exclusion(entry: str | dict, base: Path) -> Exclusion:
+    if isinstance(entry, str):
+        return Exclusion(base / entry)
+    return Exclusion(base / entry["file"], entry.get("column"))
 
 
 def _gateway(g: dict) -> Gateway:

@@ -11,6 +11,8 @@ import re
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
+from campaign_runner.cells import quoted
+
 _SCIENTIFIC = re.compile(r"^[+]?\d+(?:[.,]\d+)?[eE][+]?\d+$")
 _DECIMAL = re.compile(r"^[+]?\d+[.,]0+$")
 _PUNCTUATION = re.compile(r"[\s().\-/]")  # how people group digits: spaces, dashes, brackets
@@ -23,35 +25,44 @@ class PhoneError(ValueError):
 
 def normalise_phone(raw: str, default_region: str | None = None) -> str:
     """The number in E.164 (`+5511948489500`), or `PhoneError` saying what is wrong with it."""
+    number = _parse(raw, default_region)
+    if phonenumbers.number_type(number) not in _MOBILE:
+        raise PhoneError(f"{quoted(raw.strip())} is not a mobile number")
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def any_number(raw: str, default_region: str | None = None) -> str:
+    """Any valid number in E.164, mobile or not (an opt-out list may hold landlines)."""
+    return phonenumbers.format_number(_parse(raw, default_region), PhoneNumberFormat.E164)
+
+
+def _parse(raw: str, region: str | None) -> phonenumbers.PhoneNumber:
     text = raw.strip()
     if not text:
         raise PhoneError("the phone number is blank")
     if _SCIENTIFIC.match(text):
         raise PhoneError(
-            f"'{text}' is a number a spreadsheet turned into scientific notation; "
+            f"{quoted(text)} is a number a spreadsheet turned into scientific notation; "
             "format the column as text and export again"
         )
     if _DECIMAL.match(text):
         raise PhoneError(
-            f"'{text}' ends in a decimal part, as a spreadsheet writes numbers; "
+            f"{quoted(text)} ends in a decimal part, as a spreadsheet writes numbers; "
             "format the column as text and export again"
         )
     compact = _PUNCTUATION.sub("", text)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
-    region = default_region
     if not compact.startswith("+") and region is None:
         # Digits only and no region to read them in: they must already start with a country code.
         compact = "+" + compact
     try:
         number = phonenumbers.parse(compact, region)
     except phonenumbers.NumberParseException as error:
-        raise PhoneError(f"'{text}' is not a phone number ({_parse_reason(error)})") from None
+        raise PhoneError(f"{quoted(text)} is not a phone number ({_parse_reason(error)})") from None
     if not phonenumbers.is_valid_number(number):
-        raise PhoneError(f"'{text}' is not a valid phone number")
-    if phonenumbers.number_type(number) not in _MOBILE:
-        raise PhoneError(f"'{text}' is not a mobile number")
-    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+        raise PhoneError(f"{quoted(text)} is not a valid phone number")
+    return number
 
 
 def _parse_reason(error: phonenumbers.NumberParseException) -> str:

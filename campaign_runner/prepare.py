@@ -1,7 +1,9 @@
 """Rows to ready bodies: each CSV row becomes a `PreparedRow`, sendable or with the reason why not.
 
-A row goes through a short list of named steps (phone, exclusion, delivery key, duplicate,
-body, validation); the first step that refuses it gives its status and reason.
+A row goes through a short list of named steps (data, phone, exclusion, delivery key, body,
+validation, duplicate); the first step that refuses it gives its status and reason. A row
+claims its delivery key only once it is ready, so an invalid row never makes a later, valid
+row with the same key a duplicate.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from campaign_runner import phones, schemas
+from campaign_runner import cells, phones, schemas
 from campaign_runner import recipients as recipients_mod
 from campaign_runner.campaign import Campaign
+from campaign_runner.exclusions import read_exclusions
 from campaign_runner.render import Renderer, RenderError
 from campaign_runner.status import Status
 
@@ -79,7 +82,8 @@ def input_files(
 def open_source(
     campaign: Campaign, recipients: str | os.PathLike[str] | None = None
 ) -> RecipientSource:
-    """Open the recipients CSV and compile the message; raise if a placeholder has no column."""
+    """Check the recipients CSV whole (structure, encoding), open it, compile the message and
+    read the opt-out lists; raise if anything cannot be read, before any row is used."""
     spec = campaign.recipients
     path = recipients_file(campaign, recipients)
     renderer = Renderer(campaign)
@@ -87,7 +91,7 @@ def open_source(
     try:
         recipients_mod.require_column(table, spec.phone_column)
         renderer.check_columns(table.columns, campaign.source, str(path))
-        exclusions = recipients_mod.read_exclusions(spec.exclude, spec.default_region)
+        exclusions = read_exclusions(spec)
     except BaseException:
         table.rows.close()
         raise
@@ -95,11 +99,12 @@ def open_source(
 
 
 def count_rows(campaign: Campaign, recipients: str | os.PathLike[str] | None = None) -> int:
-    """How many recipient rows the CSV has (a quick pass that renders nothing)."""
+    """How many recipient rows the CSV has (the check `open_table` makes counts them)."""
     spec = campaign.recipients
     path = recipients_file(campaign, recipients)
     table = recipients_mod.open_table(path, spec.encoding, spec.delimiter)
-    return sum(1 for _ in table.rows)
+    table.rows.close()
+    return table.total
 
 
 class DuplicateKeys:
@@ -126,6 +131,10 @@ class DuplicateKeys:
             self.db.execute("BEGIN")
             self._since_commit = 0
         return cursor.rowcount == 1
+
+    def taken(self, key: str) -> bool:
+        """True when KEY was already remembered (nothing is added)."""
+        return self.db.execute("SELECT 1 FROM seen WHERE key = ?", (key,)).fetchone() is not None
 
     def close(self) -> None:
         """Drop the temporary file."""
@@ -164,6 +173,7 @@ class _RowSteps:
         self.spec = source.campaign.recipients
         self.renderer = source.renderer
         self.exclusions = source.exclusions
+        self.unsafe = cells.unsafe_pattern(self.spec.allow_bidi)
         self.seen = DuplicateKeys()
 
     def close(self) -> None:
@@ -175,12 +185,33 @@ class _RowSteps:
         try:
             if row.problem:
                 raise _Refused(Status.INVALID, f"row {row.problem}")
+            self.data(row.values)
             item.phone = self.phone(raw_phone)
             item.key = self.key(item)
             item.body = self.body(item)
+            self.claim(item.key)
         except _Refused as refusal:
             item.status, item.error = refusal.status, refusal.reason
+            if item.phone == raw_phone.strip():
+                item.phone = cells.quoted(item.phone)[1:-1]  # a cell as written, made printable
+            item.body = None
         return item
+
+    def data(self, values: dict[str, str]) -> None:
+        """Refuse a row with a control or bidi character in any cell: it could make the
+        message read otherwise than the file, or rewrite a terminal that prints it."""
+        # Every column is checked, not only those the message names: a template can reach
+        # any column (`row[...]`, loops), and values reach the report and the previews.
+        # One test per row: every unsafe character is Unicode category Cc or Cf, which
+        # `isprintable` (C speed) rejects; only rows with tabs, newlines, emoji joiners...
+        # pay for the search. A space joins the cells, so a CR at a cell's end stays lone.
+        text = " ".join(values.values())
+        if text.isprintable() or not self.unsafe.search(text):
+            return
+        for name, value in values.items():
+            reason = cells.unsafe_reason(value, self.spec.allow_bidi)
+            if reason:
+                raise _Refused(Status.INVALID, f"column {cells.quoted(name)} {reason}")
 
     def phone(self, raw: str) -> str:
         try:
@@ -192,20 +223,34 @@ class _RowSteps:
         return phone
 
     def key(self, item: PreparedRow) -> str:
+        """The delivery key, from trimmed values: `" 7"` and `"7"` are the same cart."""
+        values = item.values
+        if self.renderer.key_template is not None:
+            values = {name: value.strip() for name, value in values.items()}
         try:
-            key = self.renderer.key(item.values, item.phone)
+            return self.renderer.key(values, item.phone)
         except RenderError as error:
             raise _Refused(Status.INVALID, f"recipients.key: {error}") from None
-        if not self.seen.first_time(key):
-            raise _Refused(Status.DUPLICATE, f"an earlier row has the same key {key}")
-        return key
 
     def body(self, item: PreparedRow) -> dict[str, Any]:
         try:
             body = self.renderer.body(item.values, item.phone)
         except RenderError as error:
-            raise _Refused(Status.INVALID, str(error)) from None
+            raise self._invalid_unless_duplicate(item.key, str(error)) from None
         if not schemas.is_valid(body):
             reason = "; ".join(str(issue) for issue in schemas.check(body))
-            raise _Refused(Status.INVALID, reason)
+            raise self._invalid_unless_duplicate(item.key, reason)
         return body
+
+    def claim(self, key: str | None) -> None:
+        """Take KEY for this (ready) row; a later row with the same key is a duplicate.
+        (Keys hold no control characters: `data` refused those rows.)"""
+        assert key is not None
+        if not self.seen.first_time(key):
+            raise _Refused(Status.DUPLICATE, f"an earlier row has the same key {key}")
+
+    def _invalid_unless_duplicate(self, key: str | None, reason: str) -> _Refused:
+        # A row whose key a ready row already took would not be sent anyway: say so first.
+        if key is not None and self.seen.taken(key):
+            return _Refused(Status.DUPLICATE, f"an earlier row has the same key {key}")
+        return _Refused(Status.INVALID, reason)

@@ -126,7 +126,7 @@ def test_phone_numbers_that_cannot_be_sent_say_why(typed, reason):
     "recipients, expected",
     [
         ({"file": "missing.csv"}, "missing.csv: no such recipients file"),
-        ({"exclude": ["no-opt-outs.csv"]}, "no-opt-outs.csv: no such recipients file"),
+        ({"exclude": ["no-opt-outs.csv"]}, "no-opt-outs.csv: no such exclusion file"),
         ({"encoding": "klingon"}, "unknown encoding 'klingon'"),
     ],
     ids=["recipients file", "exclusion file", "encoding"],
