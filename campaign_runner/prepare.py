@@ -74,8 +74,8 @@ def input_files(
         "the campaign file": campaign.path,
         "the recipients file": recipients_file(campaign, recipients),
     }
-    for path in campaign.recipients.exclude:
-        inputs[f"the exclusion list {path}"] = path
+    for exclusion in campaign.recipients.exclude:
+        inputs[f"the exclusion list {exclusion.file}"] = exclusion.file
     return inputs
 
 

@@ -22,6 +22,7 @@ import jinja2
 from campaign_runner import template_rules
 from campaign_runner.campaign import Campaign, has_template_markup
 from campaign_runner.errors import CampaignInvalid, Problem
+from campaign_runner.recipients import column_list
 from campaign_runner.suggest import did_you_mean
 from campaign_runner.template_rules import (
     COLUMNS,
@@ -288,7 +289,7 @@ def _no_such_column(column: str, available: list[str], loose: str | None, csv_na
         hint = did_you_mean(column, available)
     return (
         f"placeholder '{column}' names no column of {csv_name}{hint}; "
-        f"the columns are: {', '.join(available)}"
+        f"the columns are: {column_list(available)}"
     )
 
 

@@ -508,8 +508,11 @@ def test_init_into_an_unwritable_folder_is_a_clear_error():
         ),
         (GOOD_HEAD + '"\\e[31mx": 1\n' + GOOD_MESSAGE, "unknown key '\\x1b[31mx'"),
         (
+            # The recipients' header is refused first now (a bidi mark in a column name),
+            # and that message too shows the character escaped.
             GOOD_HEAD + 'message:\n  type: text\n  text:\n    body: "[na\\u202eme ]"\n',
-            "[na\\u202eme ] would be sent as written",
+            "column 2's name holds a bidi control character U+202E (RIGHT-TO-LEFT OVERRIDE): "
+            "'na\\u202eme'",
         ),
     ],
 )

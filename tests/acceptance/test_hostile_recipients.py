@@ -419,3 +419,19 @@ def test_key_parts_are_trimmed_so_a_stray_space_is_not_a_new_delivery(tmp_path, 
     assert command("run", path, tmp_path).exit_code == 0
     assert rows(tmp_path) == [("2", "already-sent", "")]
     assert len(sandbox.messages()) == 1
+
+
+def test_a_placeholder_with_no_column_lists_the_columns_capped(tmp_path):
+    columns = ["phone", "name", *(f"extra{i}" for i in range(40))]
+    header = ",".join(columns)
+    row = ",".join(["+5511948489500", "Ana", *("x" for _ in range(40))])
+    path = write_campaign(
+        tmp_path,
+        rows=f"{header}\n{row}\n",
+        message={"type": "text", "text": {"body": "Oi [nome]"}},
+    )
+    result = cli(["validate", path], env=env_for(tmp_path))
+    assert result.exit_code == 2
+    assert "placeholder 'nome' names no column" in result.output
+    assert "the columns are: phone, name, extra0" in result.output
+    assert "and 22 more" in result.output and "extra39" not in result.output
