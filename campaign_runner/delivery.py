@@ -148,7 +148,10 @@ class Delivery:
             return True
         if not self._journal_knows_keys or self.journal is None:
             return False
-        earlier = earlier_outcome(self.journal.lookup(self.delivery_key(item)), self.policy)
+        previous = self.journal.lookup(self.delivery_key(item))
+        if previous is None and item.untrimmed_key is not None:
+            previous = self.journal.lookup(f"{self.campaign.name}:{item.untrimmed_key}")
+        earlier = earlier_outcome(previous, self.policy)
         if earlier is None:
             return False
         self.emit(item, earlier.status, earlier.error, earlier.message_id, earlier.http_status)

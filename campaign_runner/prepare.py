@@ -37,6 +37,7 @@ class PreparedRow:
     phone: str
     status: Status = Status.READY
     key: str | None = None
+    untrimmed_key: str | None = None  # the key before values were trimmed, if it differs
     body: dict[str, Any] | None = None
     error: str | None = None
     values: dict[str, str] = field(default_factory=dict)
@@ -228,9 +229,14 @@ class _RowSteps:
         if self.renderer.key_template is not None:
             values = {name: value.strip() for name, value in values.items()}
         try:
-            return self.renderer.key(values, item.phone)
+            key = self.renderer.key(values, item.phone)
+            if values != item.values:
+                # Journals written before keys were trimmed know this row by its old key.
+                untrimmed = self.renderer.key(item.values, item.phone)
+                item.untrimmed_key = untrimmed if untrimmed != key else None
         except RenderError as error:
             raise _Refused(Status.INVALID, f"recipients.key: {error}") from None
+        return key
 
     def body(self, item: PreparedRow) -> dict[str, Any]:
         try:

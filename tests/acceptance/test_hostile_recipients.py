@@ -421,6 +421,27 @@ def test_key_parts_are_trimmed_so_a_stray_space_is_not_a_new_delivery(tmp_path, 
     assert len(sandbox.messages()) == 1
 
 
+def test_a_journal_from_before_keys_were_trimmed_still_knows_the_row(tmp_path, sandbox):
+    """Upgrading must not resend: a journal that recorded the untrimmed key "...- 7"."""
+    from campaign_runner.journal import Journal
+
+    path = campaign_with_csv(
+        tmp_path,
+        sandbox,
+        b'phone,name,cart_id\n+5511948489500,Ana," 7"\n+5521987654321,Bia," 8"\n',
+        key="[phone]-[cart_id]",
+    )
+    journal = Journal(tmp_path / "state" / "test-campaign.sqlite")
+    journal.mark_sending([("test-campaign:+5511948489500- 7", 2, "+5511948489500")], "old")
+    journal.record("test-campaign:+5511948489500- 7", "sent", message_id="wamid.old")
+    journal.close()
+
+    assert command("run", path, tmp_path).exit_code == 0
+
+    assert [status for _, status, _ in rows(tmp_path)] == ["already-sent", "sent"]
+    assert [message["to"] for message in sandbox.messages()] == ["+5521987654321"]
+
+
 def test_a_placeholder_with_no_column_lists_the_columns_capped(tmp_path):
     columns = ["phone", "name", *(f"extra{i}" for i in range(40))]
     header = ",".join(columns)
