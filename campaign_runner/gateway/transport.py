@@ -90,8 +90,12 @@ class Deadline:
         """Seconds left for the next step; ERROR (an httpcore timeout) when none are."""
         left = self.at - self._clock()
         if left <= 0:
-            raise error(f"the exchange took longer than gateway.timeout_s ({self.timeout_s:g} s)")
+            raise self.passed(error)
         return left
+
+    def passed(self, error: type[Exception]) -> Exception:
+        """ERROR (an httpcore timeout), saying that the deadline passed."""
+        return error(f"the exchange took longer than gateway.timeout_s ({self.timeout_s:g} s)")
 
 
 class Connection(Protocol):
@@ -240,7 +244,10 @@ class _BlockingBackend(httpcore.NetworkBackend):
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
         left = self._deadline.left(httpcore.ConnectTimeout)
-        stream = self._inner.connect_tcp(host, port, left, local_address, socket_options or [])
+        try:
+            stream = self._inner.connect_tcp(host, port, left, local_address, socket_options or [])
+        except httpcore.ConnectTimeout:
+            raise self._deadline.passed(httpcore.ConnectTimeout) from None
         return _BoundedStream(stream, self._deadline)
 
     def connect_unix_socket(
@@ -255,11 +262,18 @@ class _BoundedStream(httpcore.NetworkStream):
     def __init__(self, stream: httpcore.NetworkStream, deadline: Deadline):
         self._stream, self._deadline = stream, deadline
 
+    # Each step's timeout is what is left of the deadline, so a timeout is the deadline's.
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, self._deadline.left(httpcore.ReadTimeout))
+        try:
+            return self._stream.read(max_bytes, self._deadline.left(httpcore.ReadTimeout))
+        except httpcore.ReadTimeout:
+            raise self._deadline.passed(httpcore.ReadTimeout) from None
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, self._deadline.left(httpcore.WriteTimeout))
+        try:
+            self._stream.write(buffer, self._deadline.left(httpcore.WriteTimeout))
+        except httpcore.WriteTimeout:
+            raise self._deadline.passed(httpcore.WriteTimeout) from None
 
     def close(self) -> None:
         self._stream.close()
@@ -303,7 +317,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
                     host, port, local_addr=(local_address, 0) if local_address else None
                 )
         except TimeoutError:
-            raise httpcore.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
+            raise self._deadline.passed(httpcore.ConnectTimeout) from None
         except OSError as error:
             raise httpcore.ConnectError(str(error)) from error
         sock = writer.get_extra_info("socket")
@@ -335,7 +349,7 @@ class _AsyncioStream(httpcore.AsyncNetworkStream):
             async with asyncio.timeout(self._deadline.left(httpcore.ReadTimeout)):
                 return await self._reader.read(max_bytes)
         except TimeoutError:
-            raise httpcore.ReadTimeout("timed out reading the answer") from None
+            raise self._deadline.passed(httpcore.ReadTimeout) from None
         except OSError as error:
             raise httpcore.ReadError(str(error)) from error
 
@@ -348,12 +362,16 @@ class _AsyncioStream(httpcore.AsyncNetworkStream):
             async with asyncio.timeout(left):
                 await self._writer.drain()
         except TimeoutError:
-            raise httpcore.WriteTimeout("timed out sending the request") from None
+            raise self._deadline.passed(httpcore.WriteTimeout) from None
         except OSError as error:
             raise httpcore.WriteError(str(error)) from error
 
     async def aclose(self) -> None:
-        self._writer.close()
+        transport = self._writer.transport
+        if transport.get_write_buffer_size():
+            transport.abort()  # close() would first flush to a gateway that may never read
+        else:
+            self._writer.close()
         with contextlib.suppress(OSError):
             await self._writer.wait_closed()
 
@@ -367,7 +385,7 @@ class _AsyncioStream(httpcore.AsyncNetworkStream):
             async with asyncio.timeout(self._deadline.left(httpcore.ConnectTimeout)):
                 await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
         except TimeoutError:
-            raise httpcore.ConnectTimeout("timed out in the TLS handshake") from None
+            raise self._deadline.passed(httpcore.ConnectTimeout) from None
         except (OSError, ssl.SSLError) as error:
             raise httpcore.ConnectError(str(error)) from error
         return self
