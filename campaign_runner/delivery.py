@@ -9,7 +9,11 @@
              _deliver: the sender's outcome ──► journal, report, and the run's stop rules
 
 A `StopRule` collects why the run must stop (a signal, the window closing, an abort); the
-rows after it are `not-attempted` and `verdict()` turns it all into an exit code.
+rows after it are `not-attempted` and `verdict()` turns it all into an exit code. A stop
+also ends every wait at once (its `waits`: the pace, pauses, backoffs). A key marked
+`sending` whose request may have reached the gateway stays so, with the reason (`unknown`);
+one the run stopped before it could (only waiting, or definitely refused) is released as a
+transient failure, which the next run sends.
 """
 
 from __future__ import annotations
@@ -19,17 +23,18 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from campaign_runner.campaign import Campaign
 from campaign_runner.errors import ExitCode
-from campaign_runner.gateway.sender import Outcome, Sender
+from campaign_runner.gateway.sender import Outcome, Progress, Sender, cut_short
 from campaign_runner.gateway.settings import SendSettings
 from campaign_runner.gateway.transport import Connection
 from campaign_runner.journal import Journal, JournalError, Previous
 from campaign_runner.prepare import PreparedRow
+from campaign_runner.ratelimit import Stopping
 from campaign_runner.report import ReportWriter, RowResult
 from campaign_runner.status import Status
 
@@ -53,11 +58,13 @@ class StopRule:
 
     reason: str | None = None
     exit_code: ExitCode | None = None
+    waits: Stopping = field(default_factory=Stopping)  # set on the first request
 
     def request(self, reason: str, exit_code: ExitCode | None = None) -> None:
         """Stop the run for REASON (with EXIT_CODE, or the one the rows' statuses give)."""
         if self.reason is None:
             self.reason, self.exit_code = reason, exit_code
+        self.waits.set()
 
     @property
     def by_signal(self) -> bool:
@@ -194,7 +201,7 @@ class Delivery:
 
     async def send_all(self, items: Iterator[PreparedRow], settings: SendSettings) -> None:
         """Send every ready row to the gateway, honouring the journal, the pace and stops."""
-        sender = Sender(settings, self.campaign.send.concurrency)
+        sender = Sender(settings, self.campaign.send.concurrency, self.stop.waits)
         launcher = _Launcher(self, sender)
         with _StopOnSignals(self.stop, launcher.in_flight, self.policy.handle_signals):
             try:
@@ -234,31 +241,40 @@ class Delivery:
             await launcher.admit(item)
 
     async def deliver(self, sender: Sender, connection: Connection, item: PreparedRow) -> None:
-        """POST one row's body, then record the outcome and apply the run's stop rules."""
+        """POST one row's body, then apply the run's stop rules and record the outcome."""
         assert item.body is not None  # only READY rows are launched, and they have a body
         key = self.delivery_key(item)
         idempotency_key = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+        progress = Progress()
         try:
-            outcome = await sender.send(item.body, connection, idempotency_key, paced=True)
+            outcome = await sender.send(item.body, connection, idempotency_key, True, progress)
         except asyncio.CancelledError:
-            reason = "the run was interrupted during this request"
-            self._record(key, "sending", error=reason)  # still in doubt, now with a reason
-            self.emit(item, Status.UNKNOWN, reason)
+            self._settle(key, item, cut_short(progress))  # in doubt only if it may have arrived
             raise
         finally:
             sender.release(connection)
-        # An unknown outcome stays `sending` in the journal, with the reason it is in doubt.
-        recorded = "sending" if outcome.status is Status.UNKNOWN else str(outcome.status)
+        self._apply_stop_rules(outcome)
+        self._settle(key, item, outcome)
+
+    def _settle(self, key: str, item: PreparedRow, outcome: Outcome) -> None:
+        """Journal and report OUTCOME: an unknown one stays `sending` with its reason; one
+        the run stopped before is released as a transient failure (the next run sends it)."""
+        status, error = outcome.status, outcome.error
+        recorded = "sending" if status is Status.UNKNOWN else str(status)
+        if status is Status.NOT_ATTEMPTED:
+            recorded = "failed"
+            error = f"not sent: {self.stop.reason or 'the run stopped'}"
+            if outcome.error and not outcome.abort:
+                error += f"; the last attempt: {outcome.error}"
         self._record(
             key,
             recorded,
             permanent=outcome.permanent,
             message_id=outcome.message_id,
             http_status=outcome.http_status,
-            error=outcome.error,
+            error=error,
         )
-        self.emit(item, outcome.status, outcome.error, outcome.message_id, outcome.http_status)
-        self._apply_stop_rules(outcome)
+        self.emit(item, status, error, outcome.message_id, outcome.http_status)
 
     def _record(self, key: str, status: str, **outcome: Any) -> None:
         if self.journal is not None:
@@ -272,7 +288,7 @@ class Delivery:
             )
         elif outcome.status == Status.SENT:
             self._consecutive_failures = 0
-        else:
+        elif outcome.status != Status.NOT_ATTEMPTED:
             self._consecutive_failures += 1
             limit = self.campaign.send.max_consecutive_failures
             if self._consecutive_failures >= limit:
@@ -300,7 +316,7 @@ class _Launcher:
         if sender.free_slots() == 0 or sender.limiter.rate:
             await self.launch()  # about to wait: send what is leased first
         connection = await sender.lease()
-        await sender.limiter.acquire()
+        await sender.limiter.acquire()  # cut short (no token) only by a stop, seen below
         delivery.check_schedule()
         if delivery.stop.reason:
             sender.release(connection)
@@ -351,11 +367,13 @@ class _Launcher:
 
 
 class _StopOnSignals:
-    """SIGINT/SIGTERM stop the run after the requests in flight; a second one abandons them."""
+    """SIGINT/SIGTERM stop the run after the requests on the wire (every wait ends at once);
+    a second one abandons those too."""
 
     def __init__(self, stop: StopRule, in_flight: set[asyncio.Task[None]], enabled: bool):
         self.stop, self.in_flight, self.enabled = stop, in_flight, enabled
         self.installed: list[signal.Signals] = []
+        self.heard = 0
 
     def __enter__(self) -> _StopOnSignals:
         if not self.enabled:
@@ -370,7 +388,8 @@ class _StopOnSignals:
         return self
 
     def _on_signal(self, signum: signal.Signals) -> None:
-        if self.stop.by_signal:
+        self.heard += 1
+        if self.heard > 1:  # counted here: the run may have been stopping for another reason
             for task in list(self.in_flight):
                 task.cancel()
             return

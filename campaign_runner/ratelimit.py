@@ -1,15 +1,17 @@
-"""Rate limits: one token bucket, and the sender's pace built on it.
+"""Rate limits: one token bucket, the sender's pace built on it, and waits a stop cuts short.
 
 `TokenBucket` is pure: every call is given the time, so a test drives it with a table of
 instants. The sandbox uses it as Kong's per-second limit (refuse when empty); the sender's
 `RateLimiter` waits on it instead, and slows the whole run down when the gateway throttles.
+`Stopping` ends every wait of the run at once when it stops (a signal, an abort): a run
+paced at 2/min, or waiting out a 429, stops as soon as it is asked to.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 _MIN_RATE_PER_S = 0.1  # however often the gateway throttles, the run keeps crawling on
 _RECOVERY_STEP = 1.02  # each success brings a halved pace 2% back toward the configured one
@@ -47,12 +49,57 @@ class TokenBucket:
         return max(0.0, (1 - self.tokens) / self.rate_per_s)
 
 
+# Sleep for the given seconds; False when something cut the sleep short.
+Sleep = Callable[[float], Awaitable[bool]]
+
+
+async def sleep_through(seconds: float) -> bool:
+    """Sleep SECONDS, never cut short (a `Sleep` for code that has no stop to obey)."""
+    await asyncio.sleep(seconds)
+    return True
+
+
+class Stopping:
+    """The run's stop as its waits see it: once `set`, every `sleep` ends at once."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        """The run is stopping: end every wait now, and every later one before it starts."""
+        self._event.set()
+
+    def is_set(self) -> bool:
+        """True once the run is stopping."""
+        return self._event.is_set()
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep SECONDS unless the run stops first; True when the whole time passed."""
+        if self._event.is_set():
+            return False
+        try:
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
+        except TimeoutError:
+            return True
+        return False
+
+
 class RateLimiter:
     """The sender's pace over the whole run: `send.rate` as a token bucket, and `pause`,
-    which holds every sender back (and halves the pace) when the gateway throttles."""
+    which holds every sender back (and halves the pace) when the gateway throttles.
 
-    def __init__(self, rate_per_s: float | None, clock: Callable[[], float] = time.monotonic):
+    Its waits go through SLEEP, so a stop cuts them short (and a test moves CLOCK instead).
+    """
+
+    def __init__(
+        self,
+        rate_per_s: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = sleep_through,
+    ):
         self._clock = clock
+        self._sleep = sleep
         # Start with one token: no burst of a whole second's quota at once.
         self.bucket = TokenBucket(rate_per_s, clock(), tokens=1.0) if rate_per_s else None
         self.paused_until = 0.0
@@ -83,8 +130,11 @@ class RateLimiter:
             return 0.0
         return self.bucket.wait_s()
 
-    async def acquire(self) -> None:
-        """Wait for a token (and for any pause to end)."""
+    async def acquire(self) -> bool:
+        """Wait for a token (and for any pause to end); False: a stop cut the wait short,
+        and no token was taken."""
         async with self._lock:
             while (delay := self.wait_s(self._clock())) > 0:
-                await asyncio.sleep(delay)
+                if not await self._sleep(delay):
+                    return False
+        return True

@@ -6,18 +6,31 @@ attempt's classified reply (see gateway/sender.py for `Outcome`, how a recipient
 
 Meta's code decides first, the HTTP status second (the README's retry table):
 
-    2xx with messages[0].id                       SENT
-    Meta code in META_CODES with a kind           that kind (RETRY at HTTP 429: THROTTLE)
+    2xx with messages[0].id (a non-empty string)  SENT: the id is the gateway's receipt
+    Meta `error` object with a code, any status   the code's kind (RETRY at HTTP 429: THROTTLE);
+                                                  a code with no kind: by status, as below
+    any other 2xx (no id, not JSON, HTML, ...)    UNANSWERED: it may have been acted on
     anything else, by HTTP status (Kong's rules)  401/403 ABORT, 429 THROTTLE,
                                                   5xx/408 RETRY, other PERMANENT
+    an answer over MAX_ANSWER_BYTES               left unread: by its status alone, as above
+
+A code may come as a number or as a string of digits ("131000"); anything else is no code.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any
+
+# The longest answer read: Meta's answers are well under 2 KiB, so 64 KiB is never a real one.
+# A longer answer is left unread (the connection closed) and judged by its status alone.
+MAX_ANSWER_BYTES = 64 * 1024
+_SNIPPET_CHARS = 200  # how much of an unexpected answer the report quotes
 
 
 class AnswerKind(Enum):
@@ -29,7 +42,7 @@ class AnswerKind(Enum):
     PAIR_LIMIT = "pair-limit"  # retry this recipient after 4^X s; the others go on (131056)
     PERMANENT = "permanent"  # failed for good: never retried, not even on re-runs
     ABORT = "abort"  # every later recipient would fail the same way: stop the run
-    UNANSWERED = "unanswered"  # sent, but no answer came back: it may have been delivered
+    UNANSWERED = "unanswered"  # sent, but no usable answer came back: it may have been delivered
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,44 +184,89 @@ def kind_by_status(status: int) -> AnswerKind:
     return AnswerKind.PERMANENT
 
 
-def classify(status: int, content: bytes, headers: dict[str, str]) -> Answer:
+def classify(
+    status: int, content: bytes, headers: dict[str, str], oversized: bool = False
+) -> Answer:
     """What the reply STATUS, CONTENT means for the recipient and for the run.
 
-    HEADERS are the reply's, with lower-case names.
+    HEADERS are the reply's, with lower-case names. OVERSIZED: the body was longer than
+    MAX_ANSWER_BYTES and left unread (CONTENT is empty), so only the status can decide.
     """
-    try:
-        payload = json.loads(content) if content else None
-    except ValueError:
-        payload = None
+    if oversized:
+        text = f"answer {status} was longer than {MAX_ANSWER_BYTES} bytes and was not read"
+        return _by_status(status, text, _retry_after(headers))
+    payload = _json(content)
     if 200 <= status < 300:
         message_id = _message_id(payload)
-        if message_id:
+        if message_id is not None:
             return Answer(AnswerKind.SENT, status, message_id)
-        error = f"answer {status} had no message id: {_snippet(content)}"
-        return Answer(AnswerKind.PERMANENT, status, error=error)
     retry_after = _retry_after(headers)
     error_obj = payload.get("error") if isinstance(payload, dict) else None
-    if isinstance(error_obj, dict) and isinstance(error_obj.get("code"), int):
-        return _meta_answer(status, error_obj, retry_after)
-    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
-        text = payload["message"]
-    else:
-        text = _snippet(content) or f"HTTP {status}"
+    code = _code_of(error_obj)
+    if code is not None:
+        assert isinstance(error_obj, dict)  # a code is only read from an error object
+        return _meta_answer(status, code, error_obj, retry_after)
+    return _by_status(status, _text(status, payload, error_obj, content), retry_after)
+
+
+def _text(status: int, payload: Any, error_obj: Any, content: bytes) -> str:
+    """What the report says about an answer without a Meta code."""
+    if 200 <= status < 300:
+        return f"answer {status} had no message id: {_snippet(content) or '(empty)'}"
+    # Meta's error.message, Kong's message, or an `error` that is itself the text.
+    for holder in (error_obj, payload, {"message": error_obj}):
+        if isinstance(holder, dict) and isinstance(holder.get("message"), str):
+            return holder["message"]
+    return _snippet(content) or f"HTTP {status}"
+
+
+def _by_status(status: int, text: str, retry_after: float | None) -> Answer:
+    """An answer that carries no usable id and no Meta code: its status decides."""
+    if 200 <= status < 300:
+        # Success without a receipt: the gateway may have acted on it, so never resend blindly.
+        text += " (the gateway may have accepted it)"
+        return Answer(AnswerKind.UNANSWERED, status, error=text)
     return Answer(kind_by_status(status), status, error=text, retry_after=retry_after)
 
 
-def _meta_answer(status: int, error_obj: dict[str, Any], retry_after: float | None) -> Answer:
-    code = error_obj["code"]
+def _meta_answer(
+    status: int, code: int, error_obj: dict[str, Any], retry_after: float | None
+) -> Answer:
     entry = META_CODES.get(code)
-    kind = entry.kind if entry is not None and entry.kind is not None else kind_by_status(status)
-    if kind is AnswerKind.RETRY and status == 429:
-        kind = AnswerKind.THROTTLE  # a retryable error sent as 429 still means "slow down"
     error_data = error_obj.get("error_data")
     details = error_data.get("details") if isinstance(error_data, dict) else None
-    text = f"{code} {error_obj.get('message', '')}".strip()
+    message = error_obj.get("message")
+    text = f"{code} {message if isinstance(message, str) else ''}".strip()
     if details:
         text += f": {details}"
+    if entry is None or entry.kind is None:
+        answer = _by_status(status, text, retry_after)
+        return Answer(answer.kind, status, error=answer.error, retry_after=retry_after, code=code)
+    kind = entry.kind
+    if kind is AnswerKind.RETRY and status == 429:
+        kind = AnswerKind.THROTTLE  # a retryable error sent as 429 still means "slow down"
     return Answer(kind, status, error=text, retry_after=retry_after, code=code)
+
+
+def _json(content: bytes) -> Any:
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:  # not JSON, truncated JSON, or not UTF-8
+        return None
+
+
+def _code_of(error_obj: Any) -> int | None:
+    """Meta's code in an `error` object: a number, or a string of digits; else None."""
+    if not isinstance(error_obj, dict):
+        return None
+    code = error_obj.get("code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code
+    if isinstance(code, str) and code.strip().isascii() and code.strip().isdigit():
+        return int(code)
+    return None
 
 
 def _message_id(payload: Any) -> str | None:
@@ -216,19 +274,33 @@ def _message_id(payload: Any) -> str | None:
         message_id = payload["messages"][0]["id"]
     except (KeyError, IndexError, TypeError):
         return None
-    return message_id if isinstance(message_id, str) and message_id else None
+    return message_id if isinstance(message_id, str) and message_id.strip() else None
 
 
 def _retry_after(headers: dict[str, str]) -> float | None:
+    """Seconds to wait, from Retry-After (seconds or an HTTP date), else RateLimit-Reset."""
     for name in ("retry-after", "ratelimit-reset"):
         value = headers.get(name)
-        if value is not None:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                continue
+        if value is None:
+            continue
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = _seconds_until(value) if name == "retry-after" else math.nan
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
     return None
 
 
+def _seconds_until(http_date: str) -> float:
+    try:
+        when = parsedate_to_datetime(http_date)
+    except (TypeError, ValueError):
+        return math.nan
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - datetime.now(UTC)).total_seconds()
+
+
 def _snippet(content: bytes) -> str:
-    return content[:200].decode("utf-8", "replace").strip()
+    return " ".join(content[:_SNIPPET_CHARS].decode("utf-8", "replace").split())

@@ -8,6 +8,7 @@ import httpcore
 import pytest
 
 from campaign_runner.gateway.answers import (
+    MAX_ANSWER_BYTES,
     META_CODES,
     Answer,
     AnswerKind,
@@ -160,24 +161,133 @@ def test_the_code_4_throttles_even_without_a_message():
     assert classify(400, meta_body(4), {}).kind is THROTTLE
 
 
+UNANSWERED = AnswerKind.UNANSWERED
+MAY_HAVE = " (the gateway may have accepted it)"
+
+
 @pytest.mark.parametrize(
     ("status", "body", "kind", "message_id", "error"),
     [
         (200, b'{"messages":[{"id":"wamid.A"}]}', SENT, "wamid.A", None),
         (201, b'{"messages":[{"id":"wamid.B"}],"contacts":[]}', SENT, "wamid.B", None),
-        (200, b'{"messages":[]}', PERMANENT, None, 'answer 200 had no message id: {"messages":[]}'),
-        (200, b'{"messages":[{"id":""}]}', PERMANENT, None, None),
-        (200, b'{"messages":[{"id":7}]}', PERMANENT, None, None),
-        (200, b"", PERMANENT, None, "answer 200 had no message id: "),
-        (204, b"not json", PERMANENT, None, "answer 204 had no message id: not json"),
+        # Success without a receipt: the gateway may have acted on it, so it is in doubt
+        # (`unknown`, never resent by --retry-failed), not a permanent failure.
+        (
+            200,
+            b'{"messages":[]}',
+            UNANSWERED,
+            None,
+            'answer 200 had no message id: {"messages":[]}',
+        ),
+        (200, b"{}", UNANSWERED, None, "answer 200 had no message id: {}"),
+        (200, b'{"messages":[{"id":null}]}', UNANSWERED, None, None),
+        (200, b'{"messages":[{"id":""}]}', UNANSWERED, None, None),
+        (200, b'{"messages":[{"id":"  "}]}', UNANSWERED, None, None),
+        (200, b'{"messages":[{"id":7}]}', UNANSWERED, None, None),
+        (200, b'{"messages":[{"id":["wamid.A"]}]}', UNANSWERED, None, None),
+        (200, b'{"messages":{"id":"wamid.A"}}', UNANSWERED, None, None),
+        (200, b'[{"id":"wamid.A"}]', UNANSWERED, None, None),
+        (
+            200,
+            b'{"message":"queued"}',
+            UNANSWERED,
+            None,
+            'answer 200 had no message id: {"message":"queued"}',
+        ),
+        (200, b"", UNANSWERED, None, "answer 200 had no message id: (empty)"),
+        (200, b'{"messages":[{"id":"wamid.A"', UNANSWERED, None, None),  # truncated JSON
+        (204, b"not json", UNANSWERED, None, "answer 204 had no message id: not json"),
+        (
+            200,
+            b"<html>\n <body>Maintenance</body>\n</html>",
+            UNANSWERED,
+            None,
+            "answer 200 had no message id: <html> <body>Maintenance</body> </html>",
+        ),
+        (200, b"\xff\xfe{", UNANSWERED, None, None),  # not UTF-8
     ],
 )
 def test_a_2xx_is_sent_only_with_a_message_id(status, body, kind, message_id, error):
     answer = classify(status, body, {"retry-after": "5"})
     assert answer.kind is kind
     assert answer.message_id == message_id
+    assert answer.status == status
+    if kind is UNANSWERED:
+        assert answer.error is not None and answer.error.endswith(MAY_HAVE)
+        assert answer.error.startswith(f"answer {status} had no message id: ")
     if error is not None:
-        assert answer.error == error
+        assert answer.error == error + MAY_HAVE
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "code"),
+    [
+        # Meta's error object decides by its code, whatever the HTTP status.
+        (200, meta_body(131000, "(#131000) Something went wrong"), RETRY, 131000),
+        (200, meta_body(190, "(#190) Access token has expired"), ABORT, 190),
+        (200, meta_body(131026), PERMANENT, 131026),
+        (200, meta_body(130429), THROTTLE, 130429),
+        (201, meta_body(131056), PAIR, 131056),
+        # A code with no kind of its own: the status decides, and a 2xx says nothing.
+        (200, meta_body(10), UNANSWERED, 10),
+        (200, meta_body(999999), UNANSWERED, 999999),
+        # The code as a string of digits is still Meta's code.
+        (400, meta_body("131026"), PERMANENT, 131026),
+        (200, meta_body("190"), ABORT, 190),
+        (500, meta_body(" 131000 "), RETRY, 131000),
+        # Not a code: the status decides.
+        (400, meta_body("abc", "bad things"), PERMANENT, None),
+        (503, meta_body("4x"), RETRY, None),
+        (401, meta_body(True), ABORT, None),
+        (500, meta_body(None), RETRY, None),
+        (200, meta_body(1.5), UNANSWERED, None),
+        # A message id is the gateway's receipt: it wins over an error object beside it.
+        (200, b'{"messages":[{"id":"wamid.A"}],"error":{"code":131000}}', SENT, None),
+    ],
+)
+def test_a_meta_error_object_is_read_wherever_it_appears(status, body, kind, code):
+    answer = classify(status, body, {})
+    assert (answer.kind, answer.code) == (kind, code)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "error"),
+    [
+        # Not what the gateway documents, and no 2xx: the status decides, the text is quoted.
+        (
+            502,
+            b"<html>\n<h1>502 Bad Gateway</h1>\n</html>",
+            RETRY,
+            "<html> <h1>502 Bad Gateway</h1> </html>",
+        ),
+        (400, b'{"error":{"code":131026,"mess', PERMANENT, '{"error":{"code":131026,"mess'),
+        (429, b'{"error":', THROTTLE, '{"error":'),
+        (401, b'{"error":"Unauthorized"}', ABORT, "Unauthorized"),
+        (400, b'{"error":{"message":"no code here"}}', PERMANENT, "no code here"),
+        (500, b"x" * 1000, RETRY, "x" * 200),  # quoted, not copied whole
+    ],
+)
+def test_a_non_2xx_that_is_not_json_or_not_metas_is_judged_by_status(status, body, kind, error):
+    answer = classify(status, body, {})
+    assert (answer.kind, answer.error, answer.code) == (kind, error, None)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (200, UNANSWERED),
+        (201, UNANSWERED),
+        (500, RETRY),
+        (429, THROTTLE),
+        (400, PERMANENT),
+        (401, ABORT),
+    ],
+)
+def test_an_oversized_answer_is_judged_by_its_status_alone(status, kind):
+    answer = classify(status, b"", {"retry-after": "2"}, oversized=True)
+    assert answer.kind is kind
+    assert answer.error is not None and f"longer than {MAX_ANSWER_BYTES} bytes" in answer.error
+    assert answer.retry_after == (None if kind is UNANSWERED else 2.0)
 
 
 @pytest.mark.parametrize(
@@ -191,6 +301,10 @@ def test_a_2xx_is_sent_only_with_a_message_id(status, body, kind, message_id, er
         ({"retry-after": "0.5"}, 0.5),
         ({"retry-after": "-4"}, 0.0),
         ({"retry-after": "soon"}, None),
+        ({"retry-after": "inf"}, None),  # never a wait of forever
+        ({"retry-after": "nan", "ratelimit-reset": "4"}, 4.0),
+        ({"retry-after": "Thu, 01 Jan 1970 00:00:00 GMT"}, 0.0),  # an HTTP date in the past
+        ({"ratelimit-reset": "Thu, 01 Jan 1970 00:00:00 GMT"}, None),  # only seconds there
     ],
 )
 def test_the_wait_comes_from_retry_after_else_ratelimit_reset(headers, retry_after):
