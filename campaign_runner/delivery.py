@@ -6,7 +6,7 @@
              _Launcher: lease a connection, take a token, mark `sending` (one commit
                │        for every key leased together), then POST
                ▼
-             _deliver: the sender's outcome ──► journal, report, and the run's stop rules
+             deliver: the sender's outcome ──► journal, report, and the run's stop rules
 
 A `StopRule` collects why the run must stop (a signal, the window closing, an abort); the
 rows after it are `not-attempted` and `verdict()` turns it all into an exit code. A stop
