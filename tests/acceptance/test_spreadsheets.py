@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
+import json
 
 import openpyxl
 import pytest
 from helpers import cli, env_for, read_report, write_campaign
+
+from campaign_runner.sandbox import Faults
 
 MESSAGE = {"type": "text", "text": {"body": "Oi [name], seu pedido [order] de [date] chegou!"}}
 
@@ -153,12 +157,106 @@ def test_an_opt_out_list_may_be_a_workbook(tmp_path, sandbox):
 
 
 def read_back(path):
-    """The report as a spreadsheet would read it: its dialect sniffed, a BOM taken as UTF-8."""
+    """The report as a spreadsheet would read it: a BOM taken as UTF-8, the delimiter sniffed
+    from the header, cells read with standard quoting."""
     raw = path.read_bytes()
     text = raw.decode("utf-8-sig")
-    dialect = csv.Sniffer().sniff(text.splitlines()[0])
-    return (
-        raw.startswith(b"\xef\xbb\xbf"),
-        dialect.delimiter,
-        list(csv.reader(text.splitlines(), dialect)),
+    delimiter = csv.Sniffer().sniff(text.splitlines()[0], delimiters=",;\t").delimiter
+    lines = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    return raw.startswith(b"\xef\xbb\xbf"), delimiter, lines
+
+
+def test_the_report_keeps_the_recipients_columns_and_opens_in_a_portuguese_excel(tmp_path, sandbox):
+    rows = [*ROWS, ["+55 11 9999", '=HYPERLINK("http://x")', 3, "ontem"]]
+    path = xlsx_campaign(tmp_path, sandbox, rows)
+    book = openpyxl.load_workbook(tmp_path / "clientes.xlsx")
+    book.active["B4"].data_type = "s"  # text that looks like a formula, as a CRM exports it
+    book.save(tmp_path / "clientes.xlsx")
+    result = cli(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path))
+    assert result.exit_code == 1, result.output
+    bom, delimiter, lines = read_back(tmp_path / "r.csv")
+    assert (bom, delimiter) == (True, ";")
+    assert lines[0] == [
+        *("row", "phone", "status", "message_id", "http_status", "error"),
+        *("phone (recipients)", "name", "order", "date"),
+    ]
+    assert [line[:3] + line[6:] for line in lines[1:]] == [
+        ["2", "+5511948489500", "sent", "5511948489500", "José", "1001", "2026-11-28"],
+        ["3", "+5521987654321", "sent", "5521987654321", "Ana", "1002", "2026-12-01"],
+        ["4", "'+55 11 9999", "invalid", "'+55 11 9999", '\'=HYPERLINK("http://x")', "3", "ontem"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("csv_text", "bom", "delimiter"),
+    [
+        ("phone;name\n+5511948489500;José\n", True, ";"),  # Excel in Brazil exports `;`
+        ("phone,name\n+5511948489500,José\n", False, ","),  # as before
+    ],
+    ids=["semicolon", "comma"],
+)
+def test_a_csv_campaigns_report_follows_the_recipients_delimiter(
+    tmp_path, sandbox, csv_text, bom, delimiter
+):
+    path = write_campaign(tmp_path, rows=csv_text, gateway_url=sandbox.messages_url)
+    result = cli(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path))
+    assert result.exit_code == 0, result.output
+    found_bom, found_delimiter, lines = read_back(tmp_path / "r.csv")
+    assert (found_bom, found_delimiter) == (bom, delimiter)
+    assert [line[:3] + line[4:] for line in lines] == [
+        [*("row", "phone", "status"), "http_status", "error", "phone (recipients)", "name"],
+        ["2", "+5511948489500", "sent", "200", "", "+5511948489500", "José"],
+    ]
+
+
+def test_the_rows_to_fix_come_back_as_a_workbook_ready_to_run_again(tmp_path, sandbox_factory):
+    sandbox = sandbox_factory(Faults(script={"+5531912345678": ["131026"]}))
+    rows = [*ROWS, ["+55 11 9999", "Caio", 3, "=ontem"], [5531912345678, "Dani", 4, "x"]]
+    path = xlsx_campaign(tmp_path, sandbox, rows)
+    book = openpyxl.load_workbook(tmp_path / "clientes.xlsx")
+    book.active["D4"].data_type = "s"
+    book.save(tmp_path / "clientes.xlsx")
+    fix = tmp_path / "corrigir.xlsx"
+    args = ["run", path, "--report", tmp_path / "r.csv", "--failed-rows", fix]
+    result = cli(args, env=env_for(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert f"rows to fix: 2 in {fix}" in result.output
+    sheet = openpyxl.load_workbook(fix).active
+    assert sheet.title == "Clientes"
+    assert [[cell.value for cell in row] for row in sheet.iter_rows()] == [
+        ["phone", "name", "order", "date"],
+        ["+55 11 9999", "Caio", "3", "=ontem"],
+        ["5531912345678", "Dani", "4", "x"],
+    ]
+    assert {row[0].data_type for row in sheet.iter_rows()} == {"s"}  # text, never a formula
+    summary = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert summary["rows_to_fix"] == str(fix)
+
+
+def test_the_rows_to_fix_of_a_csv_keep_its_delimiter_and_encoding(tmp_path, sandbox):
+    raw = "phone;name\r\n+5511948489500;José\r\nabc;João\r\n".encode("cp1252")
+    path = write_campaign(tmp_path, rows="phone\n", gateway_url=sandbox.messages_url)
+    (tmp_path / "recipients.csv").write_bytes(raw)
+    fix = tmp_path / "fix.csv"
+    result = cli(["run", path, "--failed-rows", fix], env=env_for(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert fix.read_bytes() == "phone;name\r\nabc;João\r\n".encode("cp1252")
+    again = cli(
+        ["run", path, "--recipients", fix, "--report", tmp_path / "again.csv"],
+        env=env_for(tmp_path),
     )
+    assert again.exit_code == 1
+    assert [r["status"] for r in read_report(tmp_path / "again.csv")] == ["invalid"]
+    assert len(sandbox.messages()) == 1
+
+
+@pytest.mark.parametrize("name", ["recipients.csv", "campaign.yaml", "r.csv", "r.json"])
+def test_the_rows_to_fix_never_overwrite_an_input_or_the_report(tmp_path, sandbox, name):
+    path = write_campaign(tmp_path, gateway_url=sandbox.messages_url)
+    before = (tmp_path / "recipients.csv").read_bytes()
+    args = ["run", path, "--report", tmp_path / "r.csv", "--failed-rows", tmp_path / name]
+    result = cli(args, env=env_for(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path / name}: the rows to fix is " in result.output
+    assert (tmp_path / "recipients.csv").read_bytes() == before
+    assert sandbox.messages() == []
