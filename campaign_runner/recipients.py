@@ -133,8 +133,9 @@ def _open_workbook(raw: BinaryIO, path: Path, name: str | None) -> Table:
         first = next(records, None)
         header = spreadsheet.trim_header(first[1]) if first else None
         columns = _clean_header(header, shown, warnings)
+        records.close()
         # every row is parsed once before any is used: a damaged sheet fails now, not mid-send
-        total = sum(1 for _, cells, _ in records if "".join(cells).strip())
+        total = book.count_rows()
     except BaseException:
         book.close()
         raise

@@ -12,7 +12,7 @@ still comes before anything is sent. Row numbers are the sheet's own.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from decimal import Decimal
 from typing import Any, BinaryIO
 
@@ -82,7 +82,7 @@ class Sheet:
         self.close()
         raise CampaignInvalid(Problem(self.shown, row, None, text))
 
-    def records(self) -> Iterator[tuple[int, list[str], str | None]]:
+    def records(self) -> Generator[tuple[int, list[str], str | None], None, None]:
         """Every row from row 1: (its number, its cells as text, why it is unusable or None)."""
         sheet = self.book[self.name]
         number = 0
@@ -102,12 +102,41 @@ class Sheet:
                 Problem(self.shown, number + 1, None, _unreadable(error))
             ) from None
 
+    def count_rows(self) -> int:
+        """Read every row once: how many after the header hold anything. A formula with no
+        saved value (a file written by a program that never computed it) is an error here,
+        as a blank that is really a missing value would be a wrong message."""
+        import openpyxl
+
+        formulas = openpyxl.load_workbook(self.raw, read_only=True, data_only=False)
+        total = 0
+        try:
+            formula_rows = formulas[self.name].iter_rows(max_col=self.max_columns + 1)
+            pairs = zip(self.records(), formula_rows, strict=False)  # the same sheet, twice
+            for (number, texts, _), cells in pairs:
+                if number > 1 and "".join(texts).strip():
+                    total += 1
+                for text, cell in zip(texts, cells, strict=False):
+                    if not text and cell.data_type == "f":
+                        self._fail(_unsaved_formula(cell.coordinate), number)
+        finally:
+            formulas.close()
+        return total
+
     def close(self) -> None:
         """Close the workbook and its file."""
         try:
             self.book.close()
         finally:
             self.raw.close()
+
+
+def _unsaved_formula(coordinate: str) -> str:
+    return (
+        f"cell {coordinate} holds a formula whose value was never saved (the file was "
+        "written by a program that does not compute formulas); open it in a spreadsheet "
+        "and save it again, or replace the formula by its value"
+    )
 
 
 def _unreadable(error: Exception) -> str:

@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
+import zipfile
 
 import openpyxl
 import pytest
@@ -260,3 +261,36 @@ def test_the_rows_to_fix_never_overwrite_an_input_or_the_report(tmp_path, sandbo
     assert f"{tmp_path / name}: the rows to fix is " in result.output
     assert (tmp_path / "recipients.csv").read_bytes() == before
     assert sandbox.messages() == []
+
+
+def test_a_formula_whose_value_was_never_saved_is_an_error_not_a_blank(tmp_path, sandbox):
+    rows = [ROWS[0], [5511948489500, "José", 1, "x"], [5521987654321, "=B2", 2, "y"]]
+    path = xlsx_campaign(tmp_path, sandbox, rows)  # openpyxl saves formulas without values
+    result = cli(["run", path], env=env_for(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert (
+        f"{tmp_path / 'clientes.xlsx'}:3: cell B3 holds a formula whose value was never saved"
+    ) in result.output
+    assert sandbox.messages() == []
+
+
+def test_a_formula_reads_as_the_value_the_spreadsheet_saved(tmp_path, sandbox):
+    rows = [ROWS[0], [5511948489500, '=UPPER("ana")', 1, "x"]]
+    path = xlsx_campaign(tmp_path, sandbox, rows)
+    book = tmp_path / "clientes.xlsx"
+    with zipfile.ZipFile(book) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"]
+    assert b'<c r="B2"><f>UPPER("ana")</f><v /></c>' in sheet
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace(  # as Excel saves it: value cached
+        b'<c r="B2"><f>UPPER("ana")</f><v /></c>',
+        b'<c r="B2" t="str"><f>UPPER("ana")</f><v>ANA</v></c>',
+    )
+    with zipfile.ZipFile(book, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    result = cli(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert [m["body"]["text"]["body"] for m in sandbox.messages()] == [
+        "Oi ANA, seu pedido 1 de x chegou!"
+    ]
