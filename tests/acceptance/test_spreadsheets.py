@@ -294,3 +294,42 @@ def test_a_formula_reads_as_the_value_the_spreadsheet_saved(tmp_path, sandbox):
     assert [m["body"]["text"]["body"] for m in sandbox.messages()] == [
         "Oi ANA, seu pedido 1 de x chegou!"
     ]
+
+
+@pytest.mark.parametrize(
+    ("command", "code", "shown"),
+    [
+        (["validate"], 0, ""),
+        (
+            ["preview", "--format", "jsonl"],
+            0,
+            'pedido 1002 de 2026-12-01 chegou!"},"to":"+5521987654321"',
+        ),
+        (["run", "--dry-run"], 0, "dry-run 2"),
+    ],
+    ids=["validate", "preview", "dry-run"],
+)
+def test_every_command_reads_the_workbook_the_same_way(tmp_path, sandbox, command, code, shown):
+    path = xlsx_campaign(tmp_path, sandbox, ROWS)
+    result = cli([command[0], path, *command[1:]], env=env_for(tmp_path))
+    assert result.exit_code == code, result.output
+    assert shown in result.output
+    assert "5521987654321.0" not in result.output and "E+12" not in result.output
+    assert sandbox.messages() == []
+
+
+def test_a_sheet_named_for_a_csv_is_ignored_with_a_warning(tmp_path, sandbox):
+    path = write_campaign(tmp_path, gateway_url=sandbox.messages_url, recipients={"sheet": "X"})
+    result = cli(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "a CSV has no sheets; recipients.sheet is ignored" in result.output
+    assert len(sandbox.messages()) == 2
+
+
+def test_a_workbook_header_past_the_column_cap_is_refused(tmp_path, sandbox):
+    header = ["phone", *(f"c{i}" for i in range(1_000))]
+    path = xlsx_campaign(tmp_path, sandbox, [header, [5511948489500]])
+    result = cli(["run", path], env=env_for(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert ":1: the header has 1,001 columns; at most 1,000" in result.output
+    assert sandbox.messages() == []
