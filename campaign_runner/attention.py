@@ -48,7 +48,13 @@ class RowsToFix:
             ) from None
 
     def _open_csv(self, table: Table) -> None:
-        encoding = "utf-8-sig" if table.sheet is not None else table.encoding
+        encoding = table.encoding
+        if encoding == "utf-8-sig" and not table.semicolons:
+            encoding = (
+                "utf-8"  # any UTF-8 is read as utf-8-sig; a BOM only where the report has one
+            )
+        elif table.sheet is not None:
+            encoding = "utf-8-sig"
         delimiter = ";" if table.sheet is not None else table.delimiter
         self._handle = open(self.path, "w", newline="", encoding=encoding)  # noqa: SIM115
         self._csv = csv.writer(self._handle, delimiter=delimiter)

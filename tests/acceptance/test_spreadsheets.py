@@ -333,3 +333,28 @@ def test_a_workbook_header_past_the_column_cap_is_refused(tmp_path, sandbox):
     assert result.exit_code == 2, result.output
     assert ":1: the header has 1,001 columns; at most 1,000" in result.output
     assert sandbox.messages() == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "written"),
+    [
+        (
+            b"phone,name\n+5511948489500,Ana\nabc,Jos\xc3\xa9\n",
+            b"phone,name\r\nabc,Jos\xc3\xa9\r\n",
+        ),
+        (
+            b"phone;name\n+5511948489500;Ana\nabc;Jos\xc3\xa9\n",
+            b"\xef\xbb\xbfphone;name\r\nabc;Jos\xc3\xa9\r\n",
+        ),
+    ],
+    ids=["comma-utf8", "semicolon-utf8"],
+)
+def test_the_rows_to_fix_of_a_utf8_csv_carry_a_bom_only_beside_semicolons(
+    tmp_path, sandbox, raw, written
+):
+    path = write_campaign(tmp_path, rows="phone\n", gateway_url=sandbox.messages_url)
+    (tmp_path / "recipients.csv").write_bytes(raw)
+    fix = tmp_path / "fix.csv"
+    result = cli(["run", path, "--failed-rows", fix], env=env_for(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert fix.read_bytes() == written
