@@ -126,7 +126,7 @@ def open_table(
 def _open_workbook(raw: BinaryIO, path: Path, name: str | None) -> Table:
     """An `.xlsx` checked whole (header, every row read once), then opened to stream."""
     shown = str(path)
-    book = spreadsheet.Sheet(raw, shown, name, MAX_COLUMNS)
+    book = spreadsheet.Sheet(raw, shown, name)
     warnings: list[str] = []
     try:
         records = book.records()

@@ -50,11 +50,10 @@ def cell_text(value: Any) -> str:
 class Sheet:
     """One sheet of an open workbook, read as rows of text (row number, cells, problem)."""
 
-    def __init__(self, raw: BinaryIO, shown: str, name: str | None, max_columns: int):
+    def __init__(self, raw: BinaryIO, shown: str, name: str | None):
         import openpyxl  # imported here: a CSV campaign never pays for loading it
 
         self.shown = shown
-        self.max_columns = max_columns
         self.raw = raw  # the workbook reads from it; closing the book does not close it
         try:
             self.book = openpyxl.load_workbook(raw, read_only=True, data_only=True)
@@ -87,7 +86,9 @@ class Sheet:
         sheet = self.book[self.name]
         number = 0
         try:
-            for cells in sheet.iter_rows(max_col=self.max_columns + 1):
+            # no max_col: openpyxl would pad every row to it with empty cells, at a cost per
+            # cell; the header's width is checked by the caller against the column cap.
+            for cells in sheet.iter_rows():
                 number += 1
                 texts = [cell_text(cell.value) for cell in cells]
                 errors = [cell for cell in cells if cell.data_type == "e"]
@@ -109,16 +110,24 @@ class Sheet:
         import openpyxl
 
         formulas = openpyxl.load_workbook(self.raw, read_only=True, data_only=False)
-        total = 0
+        total = number = 0
         try:
-            formula_rows = formulas[self.name].iter_rows(max_col=self.max_columns + 1)
-            pairs = zip(self.records(), formula_rows, strict=False)  # the same sheet, twice
-            for (number, texts, _), cells in pairs:
-                if number > 1 and "".join(texts).strip():
+            values = self.book[self.name].iter_rows()
+            texts = formulas[self.name].iter_rows(values_only=True)  # a formula as `=...`
+            for number, (cells, written) in enumerate(zip(values, texts, strict=False), 1):
+                if number > 1 and any(_holds_something(cell.value) for cell in cells):
                     total += 1
-                for text, cell in zip(texts, cells, strict=False):
-                    if not text and cell.data_type == "f":
+                for cell, text in zip(cells, written, strict=False):
+                    # never computed: no value and no type; a computed "" has type `str`
+                    if cell.value is None and cell.data_type == "n" and text is not None:
                         self._fail(_unsaved_formula(cell.coordinate), number)
+        except CampaignInvalid:
+            raise
+        except Exception as error:
+            self.close()
+            raise CampaignInvalid(
+                Problem(self.shown, number + 1, None, _unreadable(error))
+            ) from None
         finally:
             formulas.close()
         return total
@@ -129,6 +138,10 @@ class Sheet:
             self.book.close()
         finally:
             self.raw.close()
+
+
+def _holds_something(value: Any) -> bool:
+    return value is not None and (not isinstance(value, str) or bool(value.strip()))
 
 
 def _unsaved_formula(coordinate: str) -> str:

@@ -275,17 +275,22 @@ def test_a_formula_whose_value_was_never_saved_is_an_error_not_a_blank(tmp_path,
 
 
 def test_a_formula_reads_as_the_value_the_spreadsheet_saved(tmp_path, sandbox):
-    rows = [ROWS[0], [5511948489500, '=UPPER("ana")', 1, "x"]]
+    rows = [[*ROWS[0], "nota"], [5511948489500, '=UPPER("ana")', 1, "x", '=""']]
     path = xlsx_campaign(tmp_path, sandbox, rows)
     book = tmp_path / "clientes.xlsx"
     with zipfile.ZipFile(book) as archive:
         parts = {name: archive.read(name) for name in archive.namelist()}
     sheet = parts["xl/worksheets/sheet1.xml"]
-    assert b'<c r="B2"><f>UPPER("ana")</f><v /></c>' in sheet
-    parts["xl/worksheets/sheet1.xml"] = sheet.replace(  # as Excel saves it: value cached
-        b'<c r="B2"><f>UPPER("ana")</f><v /></c>',
-        b'<c r="B2" t="str"><f>UPPER("ana")</f><v>ANA</v></c>',
-    )
+    as_excel_saves_them = {  # each formula with its computed value: a text, an empty text
+        b'<c r="B2"><f>UPPER("ana")</f><v /></c>': (
+            b'<c r="B2" t="str"><f>UPPER("ana")</f><v>ANA</v></c>'
+        ),
+        b'<c r="E2"><f>""</f><v /></c>': b'<c r="E2" t="str"><f>""</f><v></v></c>',
+    }
+    for written, saved in as_excel_saves_them.items():
+        assert written in sheet
+        sheet = sheet.replace(written, saved)
+    parts["xl/worksheets/sheet1.xml"] = sheet
     with zipfile.ZipFile(book, "w") as archive:
         for name, data in parts.items():
             archive.writestr(name, data)
@@ -294,6 +299,7 @@ def test_a_formula_reads_as_the_value_the_spreadsheet_saved(tmp_path, sandbox):
     assert [m["body"]["text"]["body"] for m in sandbox.messages()] == [
         "Oi ANA, seu pedido 1 de x chegou!"
     ]
+    assert read_report(tmp_path / "r.csv")[0]["nota"] == ""
 
 
 @pytest.mark.parametrize(
