@@ -48,6 +48,7 @@ class Recipients:
     default_region: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
+    sheet: str | None = None  # an .xlsx workbook's sheet (default: the first)
     key: str | None = None
     exclude: tuple[Exclusion, ...] = ()
     allow_bidi: bool = False  # right-to-left names may carry bidi marks, isolates, embeddings
@@ -90,6 +91,7 @@ class Campaign:
     send: Send
     message: dict[str, Any]
     source: SourceMap
+    report_dir: Path | None = None  # `report_dir:`, relative to the campaign file
 
 
 def load(path: str | os.PathLike) -> Campaign:
@@ -260,7 +262,10 @@ def _build(path: Path, doc: dict, source: SourceMap) -> Campaign:
     recipients = _recipients(doc["recipients"], path.parent)
     gateway = _gateway(doc.get("gateway") or {})
     send = _send(doc.get("send") or {})
-    return Campaign(path, doc["name"], recipients, gateway, send, doc["message"], source)
+    report_dir = path.parent / doc["report_dir"] if doc.get("report_dir") else None
+    return Campaign(
+        path, doc["name"], recipients, gateway, send, doc["message"], source, report_dir
+    )
 
 
 def _recipients(r: dict, base: Path) -> Recipients:
@@ -273,6 +278,7 @@ def _recipients(r: dict, base: Path) -> Recipients:
         default_region=r.get("default_region"),
         encoding=r.get("encoding"),
         delimiter=r.get("delimiter"),
+        sheet=r.get("sheet"),
         key=r.get("key"),
         exclude=tuple(_exclusion(entry, base) for entry in exclude),
         allow_bidi=bool(r.get("allow_bidi", False)),

@@ -88,7 +88,7 @@ def open_source(
     spec = campaign.recipients
     path = recipients_file(campaign, recipients)
     renderer = Renderer(campaign)
-    table = recipients_mod.open_table(path, spec.encoding, spec.delimiter)
+    table = recipients_mod.open_table(path, spec.encoding, spec.delimiter, sheet=spec.sheet)
     try:
         recipients_mod.require_column(table, spec.phone_column)
         renderer.check_columns(table.columns, campaign.source, str(path))
@@ -103,7 +103,7 @@ def count_rows(campaign: Campaign, recipients: str | os.PathLike[str] | None = N
     """How many recipient rows the CSV has (the check `open_table` makes counts them)."""
     spec = campaign.recipients
     path = recipients_file(campaign, recipients)
-    table = recipients_mod.open_table(path, spec.encoding, spec.delimiter)
+    table = recipients_mod.open_table(path, spec.encoding, spec.delimiter, sheet=spec.sheet)
     table.rows.close()
     return table.total
 

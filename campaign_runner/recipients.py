@@ -1,4 +1,4 @@
-"""Load stage for people: check a CSV whole, then stream it one row at a time.
+"""Load stage for people: check a CSV (or an `.xlsx` sheet) whole, then stream it row by row.
 
 Spreadsheets export CSV in many shapes: UTF-8 with or without BOM, Windows-1252, `,` or `;`,
 quoted fields with newlines inside. `open_table` reads any of them, but only after two
@@ -7,6 +7,7 @@ fits all of it, no NUL, no stray quote, sizes within the limits) and the records
 reader in strict mode, which also counts the rows). A file error therefore always comes
 before the first row is used, so "nothing sent" is true. Row numbers are the ones a
 spreadsheet shows: the header is row 1, a blank line is a row, a cell with newlines is one.
+A workbook (`spreadsheet.py`) goes through the same header checks and gives the same `Row`s.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from campaign_runner import spreadsheet
 from campaign_runner.cells import quoted, unsafe_reason
 from campaign_runner.errors import CampaignInvalid, Problem
 from campaign_runner.scan import CHUNK_BYTES, ByteScan, FileFault
@@ -31,6 +33,7 @@ MAX_COLUMNS = 1_000  # CRM exports have tens of columns; a header past this is n
 MAX_CELL_CHARS = 131_072  # csv's own field limit, stated here: a message body is 4,096 at most
 MAX_SHOWN_COLUMNS = 20  # "the columns are: ..." lists this many names, then "and N more"
 MAX_SHOWN_NAME = 40  # characters of a column name in that list
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 
 csv.field_size_limit(MAX_CELL_CHARS)
 
@@ -59,6 +62,14 @@ class Table:
     warnings: list[str]
     total: int
     rows: Generator[Row, None, None]
+    sheet: str | None = None  # the workbook sheet read, for an .xlsx; None for a CSV
+
+    @property
+    def semicolons(self) -> bool:
+        """True when files written for this table's readers should use `;` (and a BOM): the
+        table came from a `;` CSV or a workbook, as a spreadsheet in a comma-decimal locale
+        (Portuguese, Spanish, German...) writes and expects."""
+        return self.sheet is not None or self.delimiter == ";"
 
 
 def open_table(
@@ -67,12 +78,23 @@ def open_table(
     delimiter: str | None = None,
     *,
     role: str = "recipients",
+    sheet: str | None = None,
 ) -> Table:
-    """Check the CSV at PATH whole, then open it; rows stream lazily. ROLE names it in errors."""
+    """Check the CSV or `.xlsx` workbook at PATH whole, then open it; rows stream lazily.
+
+    Which it is comes from the file's first bytes, not its name. SHEET names the workbook's
+    sheet to read (default: the first). ROLE names the file in errors.
+    """
     shown = str(path)
     raw = _open_regular_file(path, role)
     try:
         head = raw.read(CHUNK_BYTES)
+        unreadable = spreadsheet.format_problem(head, path.suffix.lower())
+        if unreadable:
+            raise CampaignInvalid(Problem(shown, None, None, unreadable))
+        raw.seek(0)
+        if spreadsheet.is_workbook(head):
+            return _open_workbook(raw, path, sheet)
         delimiter = delimiter or _detect_delimiter(head)
         raw.seek(0)
         scan = _scan(raw, shown, encoding, delimiter)
@@ -93,7 +115,32 @@ def open_table(
         handle.close()
         raise
     rows = _rows(handle, reader, columns, shown)
-    return Table(path, columns, scan.encoding, delimiter, scan.warnings, total, rows)
+    warnings = scan.warnings
+    if path.suffix.lower() in WORKBOOK_SUFFIXES:
+        warnings.append(f"{shown}: named {path.suffix} but holds CSV text; read as CSV")
+    if sheet is not None:
+        warnings.append(f"{shown}: a CSV has no sheets; recipients.sheet is ignored")
+    return Table(path, columns, scan.encoding, delimiter, warnings, total, rows)
+
+
+def _open_workbook(raw: BinaryIO, path: Path, name: str | None) -> Table:
+    """An `.xlsx` checked whole (header, every row read once), then opened to stream."""
+    shown = str(path)
+    book = spreadsheet.Sheet(raw, shown, name)
+    warnings: list[str] = []
+    try:
+        records = book.records()
+        first = next(records, None)
+        header = spreadsheet.trim_header(first[1]) if first else None
+        columns = _clean_header(header, shown, warnings)
+        records.close()
+        # every row is parsed once before any is used: a damaged sheet fails now, not mid-send
+        total = book.count_rows()
+    except BaseException:
+        book.close()
+        raise
+    rows = spreadsheet.stream_rows(book, columns, Row)
+    return Table(path, columns, "xlsx", ";", warnings, total, rows, sheet=book.name)
 
 
 def _open_regular_file(path: Path, role: str) -> BinaryIO:
@@ -295,7 +342,7 @@ def require_column(table: Table, column: str, setting: str = "recipients.phone_c
     if column in table.columns:
         return
     hint = did_you_mean(column, table.columns)
-    if len(table.columns) == 1:
+    if len(table.columns) == 1 and table.sheet is None:
         # One "column" may be a whole line of something that is not a CSV: never echo it.
         listed = f"; the first line has no {table.delimiter!r}: is it a CSV with a header row?"
     else:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from campaign_runner.attention import LABEL, RowsToFix
 from campaign_runner.campaign import Campaign
 from campaign_runner.delivery import Delivery, DeliveryPolicy
 from campaign_runner.errors import ExitCode
@@ -61,6 +62,8 @@ class RunOptions:
     dry_run: bool = False
     limit: int | None = None
     report: Path | None = None
+    report_dir: Path | None = None  # --report-dir: wins over the campaign's report_dir
+    failed_rows: Path | None = None  # --failed-rows: the rows that need attention, as they came
     state_dir: Path | None = None
     retry_failed: bool = False
     resend_unknown: bool = False
@@ -107,6 +110,7 @@ class RunResult:
     rehearsal: Rehearsal | None = None
     errors: list[str] = field(default_factory=list)  # outputs that could not be written
     crash: Exception | None = None  # the bug that broke the run off, if one did
+    rows_to_fix: Path | None = None  # --failed-rows, once written
 
     @property
     def duration_s(self) -> float:
@@ -119,9 +123,17 @@ class RunResult:
         return sum(n for status, n in self.counts.items() if status.attempted)
 
 
+def report_folder(campaign: Campaign, options: RunOptions) -> Path:
+    """`--report-dir`, else the campaign's `report_dir`, else `reports/` beside the campaign
+    file: never the folder cron happened to start in."""
+    return options.report_dir or campaign.report_dir or campaign.path.parent / "reports"
+
+
 def report_path(campaign: Campaign, options: RunOptions, started: datetime) -> Path:
-    """Where the run's CSV report goes: `--report`, else reports/NAME-YYYYmmdd-HHMMSS.csv."""
-    return options.report or default_report_path(campaign.name, started.astimezone())
+    """Where the run's CSV report goes: `--report`, else NAME-YYYYmmdd-HHMMSS.csv in the
+    report folder."""
+    folder = report_folder(campaign, options)
+    return options.report or default_report_path(campaign.name, started.astimezone(), folder)
 
 
 def record_path(report: Path) -> Path:
@@ -133,6 +145,8 @@ def _output_files(options: RunOptions, report: Path) -> dict[str, Path]:
     outputs = {"the report": report, "the JSON summary": summary_path(report)}
     if options.sends_to_sandbox:
         outputs["the sandbox record"] = record_path(report)
+    if options.failed_rows is not None:
+        outputs[LABEL] = options.failed_rows
     return outputs
 
 
@@ -181,9 +195,16 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         name = options.journal_name(campaign)
         others = other_journals(name, journal_file, remember=not options.dry_run)
         state_warning = other_journals_warning(name, others)
-        writer = stack.enter_context(ReportWriter(report))
+        table = source.table
+        fix = None
+        if options.failed_rows is not None:
+            fix = stack.enter_context(RowsToFix(options.failed_rows, table))
+        writer = stack.enter_context(
+            ReportWriter(report, table.columns, semicolons=table.semicolons, sink=fix)
+        )
         delivery = _delivery(campaign, options, journal, writer, ignore_schedule)
-        crash = _walk(delivery, prepare(source, options.limit), settings, journal, started)
+        rows = _noted(prepare(source, options.limit), writer)
+        crash = _walk(delivery, rows, settings, journal, started)
     exit_code, reason = delivery.verdict()
     result = RunResult(
         exit_code,
@@ -199,11 +220,30 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
     )
     if writer.failure and writer.failure not in reason:
         result.errors.append(writer.failure)
+    _rows_to_fix_done(fix, result, options)
     summary = _summary(campaign, result, delivery.run_id, options)
     failure = write_summary(summary_path(report), summary)
     if failure:
         result.errors.append(failure)
     return result
+
+
+def _rows_to_fix_done(fix: RowsToFix | None, result: RunResult, options: RunOptions) -> None:
+    """Say where the rows to fix went (or why they could not be written)."""
+    if fix is None:
+        return
+    result.rows_to_fix = fix.path
+    if fix.failure:
+        result.errors.append(fix.failure)
+    elif options.notify:
+        options.notify(f"rows to fix: {fix.written} in {fix.path}")
+
+
+def _noted(rows: Iterator[PreparedRow], writer: ReportWriter) -> Iterator[PreparedRow]:
+    """ROWS, each one's values handed to the report first (its line carries them)."""
+    for item in rows:
+        writer.note(item.seq, item.values)
+        yield item
 
 
 def _walk(
@@ -334,4 +374,5 @@ def _summary(
         "exit_code": int(result.exit_code),
         "reason": result.reason,
         "report": str(result.report),
+        **({"rows_to_fix": str(result.rows_to_fix)} if result.rows_to_fix else {}),
     }

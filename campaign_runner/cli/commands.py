@@ -83,7 +83,19 @@ def validate(campaigns, recipients):
 @click.option(
     "--report",
     type=OutputFile(),
-    help="Report CSV (default reports/NAME-YYYYmmdd-HHMMSS.csv).",
+    help="Report CSV (default NAME-YYYYmmdd-HHMMSS.csv in the report folder).",
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the report (default: the campaign's report_dir, else reports/ beside "
+    "the campaign file).",
+)
+@click.option(
+    "--failed-rows",
+    type=OutputFile(),
+    help="Also write the rows that need attention (invalid, failed, unknown, not attempted) "
+    "with the recipients' own columns, ready to fix and run again: .xlsx or CSV by its name.",
 )
 @state_option
 @click.option(

@@ -143,6 +143,9 @@ def on_a_terminal(
 
 
 def read_report(path: Path) -> list[dict]:
-    """The report CSV's rows as dicts."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    """The report CSV's rows as dicts, read as a spreadsheet does: a BOM means UTF-8, and the
+    header line says the delimiter (`;` after `;` recipients or a workbook)."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        delimiter = ";" if ";" in handle.readline().split(",")[0] else ","
+        handle.seek(0)
+        return list(csv.DictReader(handle, delimiter=delimiter))
