@@ -49,9 +49,10 @@ class Validation:
 
     @property
     def exit_code(self) -> ExitCode:
-        """2 when the campaign or any recipient is invalid, else 0."""
-        invalid = self.problems or self.counts[Status.INVALID]
-        return ExitCode.INVALID if invalid else ExitCode.OK
+        """As `run` would: 2 for a broken campaign, 1 when some recipient is invalid, else 0."""
+        if self.problems:
+            return ExitCode.INVALID
+        return ExitCode.SOME_FAILED if self.counts[Status.INVALID] else ExitCode.OK
 
     def verdict(self) -> str:
         """The closing line: `FILE: OK, 3 message(s) ready` or how many are invalid."""
