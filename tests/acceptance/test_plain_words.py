@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import cli, env_for, write_campaign
+from helpers import cli, env_for, read_report, write_campaign
 
 
 def test_validate_exits_1_for_an_invalid_recipient_and_2_for_a_broken_campaign(tmp_path):
@@ -19,3 +19,34 @@ def test_validate_exits_1_for_an_invalid_recipient_and_2_for_a_broken_campaign(t
     both = cli(["validate", fine, broken], env=env_for(tmp_path))
     assert both.exit_code == 2, both.output  # the worst of the files given
     assert cli(["validate", broken]).exit_code == 2
+
+
+PHONE_REASONS = {
+    "12": "'12' is not a valid phone number: too short: 2 digit(s) where a mobile number in "
+    "BR (+55) has 10 or 11 digits after the country code",
+    "94848-9500": "'94848-9500' is not a valid phone number: the area code is missing; "
+    "write the number in full, as in +55 11 96123-4567",
+    "+55 11 94848 9500 123": "'+55 11 94848 9500 123' is not a valid phone number: too long",
+    "+54 11 94848 9500": "'+54 11 94848 9500' is not a valid phone number: no number in AR "
+    "(+54) has this form; check the country code",
+    "+55 11 3333-4444": "'+55 11 3333-4444' is a landline, not a mobile number",
+}
+
+
+def test_a_rejected_phone_number_says_why_in_validate_and_in_the_report(tmp_path, sandbox):
+    rows = "phone,name\n+5511948489500,Ana\n" + "".join(f"{p},X\n" for p in PHONE_REASONS)
+    path = write_campaign(tmp_path, rows=rows, gateway_url=sandbox.messages_url)
+    checked = cli(["validate", path], env=env_for(tmp_path))
+    assert checked.exit_code == 1, checked.output
+    csv_path = tmp_path / "recipients.csv"
+    for row, reason in enumerate(PHONE_REASONS.values(), start=3):
+        assert f"{csv_path}:{row}: {reason}" in checked.output, checked.output
+
+    report = tmp_path / "r.csv"
+    ran = cli(["run", path, "--report", report], env=env_for(tmp_path))
+    assert ran.exit_code == 1, ran.output
+    invalid = [r for r in read_report(report) if r["status"] == "invalid"]
+    assert len(invalid) == len(PHONE_REASONS)
+    for got, reason in zip(invalid, PHONE_REASONS.values(), strict=True):
+        assert got["error"].startswith(reason), got
+    assert [m["to"] for m in sandbox.messages()] == ["+5511948489500"]
