@@ -52,6 +52,9 @@ class SchemaIssue:
     keyword: str = field(default="", compare=False)
     key: str | None = field(default=None, compare=False)
     suggestion: str | None = field(default=None, compare=False)
+    # A length or count rule's measure: the value's size and the schema's limit (maxLength...).
+    size: int | None = field(default=None, compare=False)
+    limit: int | None = field(default=None, compare=False)
 
     @property
     def dotted(self) -> str:
@@ -252,7 +255,7 @@ def _not_allowed_value(failure: _Failure) -> SchemaIssue:
 def _max_length(failure: _Failure) -> SchemaIssue:
     length, most = len(failure.instance), failure.value
     message = f"is {length} characters long; at most {most} allowed"
-    return SchemaIssue(failure.path, message, "maxLength")
+    return SchemaIssue(failure.path, message, "maxLength", size=length, limit=most)
 
 
 def _min_length(failure: _Failure) -> SchemaIssue:
@@ -263,7 +266,8 @@ def _min_length(failure: _Failure) -> SchemaIssue:
 
 def _max_items(failure: _Failure) -> SchemaIssue:
     count, most = len(failure.instance), failure.value
-    return SchemaIssue(failure.path, f"has {count} items; at most {most} allowed", "maxItems")
+    message = f"has {count} items; at most {most} allowed"
+    return SchemaIssue(failure.path, message, "maxItems", size=count, limit=most)
 
 
 def _min_items(failure: _Failure) -> SchemaIssue:

@@ -32,7 +32,6 @@ from campaign_runner.cli.terminal import (
 )
 from campaign_runner.errors import ExitCode
 from campaign_runner.schemas import MESSAGE_TYPES
-from campaign_runner.status import Status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,12 +59,8 @@ def validate(campaigns, recipients):
         check = validate_campaign(path, recipients)
         print_problems(check.problems)
         print_warnings(check.warnings)
-        for item in check.unsendable():
-            where = f"{check.recipients_file}:{item.row}"
-            if item.status is Status.INVALID:
-                click.echo(f"{where}: {item.error}", err=True)
-            else:
-                click.echo(f"{where}: note: {item.status}: {item.error}", err=True)
+        for line in check.findings():
+            click.echo(line, err=True)
         if not check.problems:
             click.echo(check.verdict())
         worst = max(worst, check.exit_code)

@@ -50,3 +50,55 @@ def test_a_rejected_phone_number_says_why_in_validate_and_in_the_report(tmp_path
     for got, reason in zip(invalid, PHONE_REASONS.values(), strict=True):
         assert got["error"].startswith(reason), got
     assert [m["to"] for m in sandbox.messages()] == ["+5511948489500"]
+
+
+def _long_body_campaign(tmp_path, count: int):
+    message = {
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "body": {"text": "Oi [name] " + "x" * 1020},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": "a", "title": "Sim"}}]},
+        },
+    }
+    rows = "phone,name\n" + "".join(
+        f"+5511948{480000 + i},{'N' * (1 + i % 7)}\n" for i in range(count)
+    )
+    return write_campaign(tmp_path, message=message, rows=rows)
+
+
+def test_a_template_too_long_for_every_recipient_is_one_message_at_its_yaml_line(tmp_path):
+    path = _long_body_campaign(tmp_path, 3000)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    text_line = next(n for n, line in enumerate(lines, start=1) if "text: Oi" in line)
+    result = cli(["validate", path], env=env_for(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [
+        f"{path}:{text_line}:13: message.interactive.body.text: too long for 3,000 "
+        "recipients: 1,025 to 1,031 characters; at most 1,024 allowed (rows 2, 3, 4, 5, 6, "
+        f"... of {tmp_path / 'recipients.csv'}; the run's report lists each row); "
+        "fix it here, or in those rows",
+        f"{path}: 3000 invalid recipient(s); 0 ready (invalid 3000)",
+    ]
+
+    report = tmp_path / "r.csv"
+    ran = cli(["run", path, "--dry-run", "--report", report], env=env_for(tmp_path))
+    rows = read_report(report)
+    assert len(rows) == 3000 and {r["status"] for r in rows} == {"invalid"}
+    assert rows[0]["error"] == (
+        "interactive.body.text: is 1025 characters long; at most 1024 allowed"
+    ), ran.output
+    assert rows[6]["error"].startswith("interactive.body.text: is 1031 characters long")
+
+
+def test_a_few_rows_breaking_a_rule_are_still_listed_row_by_row(tmp_path):
+    path = _long_body_campaign(tmp_path, 5)  # GROUP_ROWS_OVER rows: not yet a group
+    result = cli(["validate", path], env=env_for(tmp_path))
+    assert result.exit_code == 1
+    csv_path = tmp_path / "recipients.csv"
+    for row, length in zip(range(2, 7), range(1025, 1030), strict=True):
+        assert (
+            f"{csv_path}:{row}: interactive.body.text: is {length} characters long; "
+            "at most 1024 allowed"
+        ) in result.output
+    assert "too long for" not in result.output
