@@ -281,6 +281,13 @@ def _wrong_type(failure: _Failure) -> SchemaIssue:
         message = "is not used by this kind of message (leave it out)"
         return SchemaIssue(failure.path, message, "type")
     wanted = failure.value if isinstance(failure.value, str) else " or ".join(failure.value)
+    if failure.instance is None and wanted in ("object", "array"):
+        # `send:` with every setting under it commented out reads as null in YAML.
+        message = (
+            "is empty (are all the settings under it commented out?): "
+            "uncomment one, or delete this line"
+        )
+        return SchemaIssue(failure.path, message, "type")
     message = f"{json.dumps(failure.instance)[:60]} is not of type {wanted}"
     return SchemaIssue(failure.path, message, "type")
 

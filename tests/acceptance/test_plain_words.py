@@ -102,3 +102,132 @@ def test_a_few_rows_breaking_a_rule_are_still_listed_row_by_row(tmp_path):
             "at most 1024 allowed"
         ) in result.output
     assert "too long for" not in result.output
+
+
+HEAD = "name: promo\nrecipients:\n  file: recipients.csv\n  default_region: BR\n"
+YAML_MISTAKES = {
+    "a quote never closed": (
+        HEAD + 'message:\n  type: text\n  text:\n    body: "Olá [name], seu pedido\n'
+        "gateway:\n  apikey_env: K\n",
+        [
+            ":8:11: not valid YAML: the quote opened here is never closed (the file ends first)",
+            '        body: "Olá [name], seu pedido',
+            "              ^",
+        ],
+    ),
+    "a tab": (
+        HEAD + "message:\n\ttype: text\n",
+        [
+            ":6:1: not valid YAML: YAML indents with spaces, never tabs: "
+            "replace the tab with spaces",
+            "    \\ttype: text",
+            "    ^",
+        ],
+    ),
+    "': ' in a plain value": (
+        HEAD + "message:\n  type: text\n  text:\n    body: Oi: tudo bem?\n",
+        [
+            ":8:13: not valid YAML: a ':' where YAML did not expect one: put text holding ': ' "
+            "in quotes, or line this key up with the keys above it",
+            "        body: Oi: tudo bem?",
+            "                ^",
+        ],
+    ),
+    "a list never closed": (
+        HEAD + "  exclude: [optout.csv\nmessage: {type: text, text: {body: hi}}\n",
+        [
+            ":6:8: not valid YAML: a list in [ ] needs ',' between items and a ']'; "
+            "the list '[' opened at line 5, column 12",
+            "    message: {type: text, text: {body: hi}}",
+            "           ^",
+        ],
+    ),
+}
+
+
+def test_a_yaml_mistake_shows_its_line_a_caret_and_a_plain_hint(tmp_path, sandbox):
+    for name, (text, expected) in YAML_MISTAKES.items():
+        folder = tmp_path / name.replace(" ", "-").replace("'", "")
+        folder.mkdir()
+        (folder / "recipients.csv").write_text("phone\n+5511948489500\n", encoding="utf-8")
+        path = folder / "promo.yaml"
+        path.write_text(text, encoding="utf-8")
+        checked = cli(["validate", path])
+        assert checked.exit_code == 2, (name, checked.output)
+        assert checked.output.splitlines() == [f"{path}{expected[0]}", *expected[1:]], name
+        ran = cli(["run", path, "--gateway-url", sandbox.messages_url], env=env_for(folder))
+        assert ran.exit_code == 2 and ran.output.splitlines()[0] == f"{path}{expected[0]}"
+    assert sandbox.messages() == []
+
+
+def test_a_very_long_line_is_cut_around_the_caret(tmp_path):
+    path = tmp_path / "promo.yaml"
+    path.write_text(HEAD + "message: {text: " + "x" * 300 + " : y, z\n", encoding="utf-8")
+    result = cli(["validate", path])
+    assert result.exit_code == 2
+    _, shown, caret = result.output.splitlines()
+    assert len(shown) <= 4 + 3 + 100 + 3 and shown.startswith("    ...")
+    assert shown[len(caret) - 1] == ":"  # the caret sits under the spot in the cut line
+
+
+NOT_YAML_TEXT = {
+    "Windows-1252": (
+        "promo.yaml",
+        "name: promoção\n".encode("cp1252"),
+        ":1: is not saved as UTF-8 (byte 0xE7, 'ç' in Windows-1252): open it in your editor "
+        "and save it with the encoding UTF-8",
+    ),
+    "UTF-16": (
+        "promo.yaml",
+        "name: promo\n".encode("utf-16"),
+        ": is saved as UTF-16: save it as UTF-8 text; a campaign is a YAML text file "
+        "(`campaign init TYPE` writes a starter one)",
+    ),
+    "a binary file": (
+        "promo.yaml",
+        b"\x7fELF\x02\x01\x01\x00\x00\x00",
+        ": is a binary file, not a campaign; a campaign is a YAML text file "
+        "(`campaign init TYPE` writes a starter one)",
+    ),
+}
+
+
+def _xlsx(path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["phone", "name"])
+    book.active.append([5511948489500, "Ana"])
+    book.save(path)
+    return path.read_bytes()
+
+
+def test_a_file_that_is_not_yaml_text_says_how_to_save_it(tmp_path, sandbox):
+    cases = dict(NOT_YAML_TEXT)
+    cases["a spreadsheet"] = (
+        "clientes.xlsx",
+        _xlsx(tmp_path / "book.xlsx"),
+        ": is a spreadsheet or zip file (.xlsx, .zip), not a campaign; a campaign is a YAML "
+        "text file (`campaign init TYPE` writes a starter one)",
+    )
+    for name, (file_name, data, expected) in cases.items():
+        path = tmp_path / file_name
+        path.write_bytes(data)
+        for command in (["validate", path], ["preview", path], ["run", path, "--yes"]):
+            result = cli(command, env=env_for(tmp_path))
+            assert result.exit_code == 2, (name, result.output)
+            assert result.output == f"{path}{expected}\n", (name, command)
+    assert sandbox.messages() == []
+
+
+def test_a_section_whose_settings_are_all_commented_out_says_so(tmp_path):
+    path = write_campaign(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + "send:\n  # rate: 10/s\n  # concurrency: 2\n", encoding="utf-8")
+    line = len(text.splitlines()) + 1
+    result = cli(["validate", path], env=env_for(tmp_path))
+    assert result.exit_code == 2
+    assert result.output == (
+        f"{path}:{line}:6: send: is empty (are all the settings under it commented out?): "
+        "uncomment one, or delete this line\n"
+    )

@@ -64,7 +64,7 @@ BAD_CAMPAIGNS = {
     ),
     "malformed YAML": (
         GOOD_HEAD + "message:\n  type: text\n  text: {body: hi\n",
-        ":8:1: not valid YAML",
+        ":7:9: not valid YAML: the mapping '{' opened here is never closed (the file ends first)",
     ),
     "a key given twice": (
         GOOD_HEAD + "message:\n  type: text\n  type: image\n  text: {body: hi}\n",
