@@ -161,7 +161,7 @@ def check_document(document: Any, source: SourceMap) -> list[Problem]:
 def _locate(issue: schemas.SchemaIssue, source: SourceMap) -> Problem:
     """The issue at its place in the file: an unknown key is shown where the key is written."""
     at_key = issue.keyword == schemas.UNKNOWN_KEY
-    where = schemas.dotted(issue.path[:-1] if at_key else issue.path)
+    where = schemas.place(issue.path[:-1] if at_key else issue.path)
     text = issue.message if where == schemas.TOP_LEVEL else f"{where}: {issue.message}"
     return source.problem(issue.path, text, at_key=at_key)
 

@@ -61,8 +61,13 @@ class SchemaIssue:
         """The path as people write it: `template.components[0].index`."""
         return dotted(self.path)
 
+    @property
+    def place(self) -> str:
+        """The path dotted and, through lists, in plain words too (see `place`)."""
+        return place(self.path)
+
     def __str__(self) -> str:
-        return f"{self.dotted}: {self.message}"
+        return f"{self.place}: {self.message}"
 
 
 def dotted(path: Iterable[str | int]) -> str:
@@ -71,6 +76,45 @@ def dotted(path: Iterable[str | int]) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out or TOP_LEVEL
+
+
+def place(path: Iterable[str | int]) -> str:
+    """PATH dotted, then in plain words where it goes through lists:
+    `buttons[2].reply.title (the 3rd button's title)`."""
+    parts = tuple(path)
+    words = plain_words(parts)
+    return f"{dotted(parts)} ({words})" if words else dotted(parts)
+
+
+def plain_words(path: Iterable[str | int]) -> str | None:
+    """A path through lists as people say it: `buttons[2].reply.title` is "the 3rd button's
+    title"; None when the path has no list index (the dotted form already reads plainly)."""
+    parts = list(path)
+    owners: list[str] = []
+    for at, part in enumerate(parts):
+        if isinstance(part, int) and at > 0 and isinstance(parts[at - 1], str):
+            owners.append(f"{ordinal(part + 1)} {_singular(str(parts[at - 1]))}")
+    if not owners:
+        return None
+    last = parts[-1]
+    said = "'s ".join(owners)
+    return f"the {said}'s {str(last).replace('_', ' ')}" if isinstance(last, str) else f"the {said}"
+
+
+def ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st..."""
+    if 10 <= number % 100 <= 20:
+        return f"{number}th"
+    return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th') }"
+
+
+def _singular(name: str) -> str:
+    words = name.replace("_", " ")
+    if words.endswith("ies"):
+        return words[:-3] + "y"
+    if words.endswith(("sses", "shes", "ches", "xes")):
+        return words[:-2]
+    return words[:-1] if words.endswith("s") else words
 
 
 def schema_dir() -> Path:

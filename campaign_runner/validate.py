@@ -128,7 +128,7 @@ class Validation:
                 first = group.held[0].row
                 said = f"for {group.count:,} recipients: {issue.message} (first at row {first})"
             place = ("message", *issue.path)
-            text = f"message.{issue.dotted}: {said}{where}"
+            text = f"message.{issue.place}: {said}{where}"
             yield str(self.source.campaign.source.problem(place, text))
 
     @property

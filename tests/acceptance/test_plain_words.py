@@ -231,3 +231,26 @@ def test_a_section_whose_settings_are_all_commented_out_says_so(tmp_path):
         f"{path}:{line}:6: send: is empty (are all the settings under it commented out?): "
         "uncomment one, or delete this line\n"
     )
+
+
+def test_a_schema_path_through_lists_is_also_said_in_plain_words(tmp_path):
+    rows_a = [{"id": "a", "title": "Um"}]
+    rows_b = [{"id": "b", "title": "Dois"}, {"id": "c", "title": "x" * 25}]
+    message = {
+        "type": "interactive",
+        "interactive": {
+            "type": "list",
+            "body": {"text": "Escolha"},
+            "action": {
+                "button": "Ver",
+                "sections": [{"title": "A", "rows": rows_a}, {"title": "B", "rows": rows_b}],
+            },
+        },
+    }
+    path = write_campaign(tmp_path, message=message)
+    result = cli(["validate", path], env=env_for(tmp_path))
+    assert result.exit_code == 2
+    assert (
+        "message.interactive.action.sections[1].rows[1].title "
+        "(the 2nd section's 2nd row's title): is 25 characters long; at most 24 allowed"
+    ) in result.output, result.output

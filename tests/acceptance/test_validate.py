@@ -50,7 +50,7 @@ BAD_CAMPAIGNS = {
         "    body: {text: Escolha}\n    action:\n      buttons:\n"
         "        - {type: reply, reply: {id: same, title: A}}\n"
         "        - {type: reply, reply: {id: same, title: B}}\n",
-        ":13:37: message.interactive.action.buttons[1].reply.id: "
+        ":13:37: message.interactive.action.buttons[1].reply.id (the 2nd button's id): "
         'reply button id "same" is used twice; it must be unique',
     ),
     "a wrong enum value": (
@@ -151,8 +151,8 @@ def test_a_rendered_message_that_breaks_a_limit_is_caught_per_recipient(tmp_path
     result = cli(["validate", path])
     assert result.exit_code == 1
     assert (
-        f"{tmp_path / 'recipients.csv'}:3: interactive.action.buttons[0].reply.title: "
-        "is 32 characters long; at most 20 allowed"
+        f"{tmp_path / 'recipients.csv'}:3: interactive.action.buttons[0].reply.title "
+        "(the 1st button's title): is 32 characters long; at most 20 allowed"
     ) in result.output
 
 
