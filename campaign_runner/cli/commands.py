@@ -142,8 +142,11 @@ def run(campaign_file, sandbox, yes, **choices):
 @recipients_option
 @limit_option
 @click.option(
-    "--sample", type=click.IntRange(min=1), help="Only N recipients, spread evenly over the file."
+    "--sample",
+    type=click.IntRange(min=1),
+    help="Only N messages that would be sent, spread evenly over the file (5 on a terminal).",
 )
+@click.option("--all", "show_all", is_flag=True, help="Every message, even on a terminal.")
 @click.option(
     "--format",
     "fmt",
@@ -157,13 +160,16 @@ def run(campaign_file, sandbox, yes, **choices):
     help="HTML file to write (default reports/NAME-preview.html).",
 )
 @reports_errors
-def preview(campaign_file, recipients, limit, sample, fmt, output):
+def preview(campaign_file, recipients, limit, sample, show_all, fmt, output):
     """Show what each recipient would receive (jsonl: the exact request bodies; html: as chats)."""
     from campaign_runner import campaign as campaign_mod
     from campaign_runner.preview import build, jsonl, text
+    from campaign_runner.preview.selection import terminal_sample
 
     if output and fmt != "html":
         raise click.UsageError("--output is for --format html; redirect text or jsonl with >")
+    on_terminal = fmt == "text" and sys.stdout.isatty()
+    sample = terminal_sample(limit, sample, show_all, on_terminal)
     shown = build(campaign_mod.load(campaign_file), recipients, limit, sample)
     print_warnings(shown.warnings)
     if fmt == "jsonl":
@@ -177,6 +183,8 @@ def preview(campaign_file, recipients, limit, sample, fmt, output):
     else:
         for line, role in text.lines(shown.summary, shown.rows()):
             click.echo(ROLE_STYLES[role](line) if role else line)
+        if on_terminal and not show_all and shown.summary.total > (sample or 0):
+            click.echo("--all shows every message, --sample N or --limit N another number")
     sys.exit(shown.exit_code)
 
 

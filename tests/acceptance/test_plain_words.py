@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 from helpers import cli, env_for, read_report, write_campaign
 
 
@@ -254,3 +257,43 @@ def test_a_schema_path_through_lists_is_also_said_in_plain_words(tmp_path):
         "message.interactive.action.sections[1].rows[1].title "
         "(the 2nd section's 2nd row's title): is 25 characters long; at most 24 allowed"
     ) in result.output, result.output
+
+
+def _forty_and_a_bad_row(tmp_path):
+    rows = "phone,name\n" + "".join(f"+5511948{480000 + i},C{i}\n" for i in range(40))
+    return write_campaign(tmp_path, rows=rows + "12,Bad\n")
+
+
+def _rows_shown(output: str) -> list[int]:
+    return [int(line.split()[1]) for line in output.splitlines() if line.startswith("row ")]
+
+
+def test_preview_on_a_terminal_shows_five_messages_and_the_counts(tmp_path):
+    from helpers import on_a_terminal
+
+    path = _forty_and_a_bad_row(tmp_path)
+    code, shown, _ = on_a_terminal(["preview", path], env={"NO_COLOR": "1"})
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", shown).replace("\r\n", "\n")
+    assert code == 1  # one recipient would be invalid
+    assert "ready: 40" in plain and "invalid: 1" in plain and "row 42 12: invalid" in plain
+    assert "showing a sample of 5, spread over the file" in plain
+    assert _rows_shown(plain) == [2, 11, 21, 31, 41]
+    assert "--all shows every message, --sample N or --limit N another number" in plain
+
+    code, shown, _ = on_a_terminal(["preview", path, "--all"])
+    assert len(_rows_shown(re.sub(r"\x1b\[[0-9;]*m", "", shown))) == 41  # every row
+    piped = cli(["preview", path])  # not a terminal: every message, as before
+    assert len(_rows_shown(piped.output)) == 41 and "--all shows" not in piped.output
+
+
+def test_a_sample_draws_only_from_messages_that_would_be_sent(tmp_path):
+    rows = "phone,name\n+5511948480000,Ana\n12,Bad\n5.5E+12,Mangled\n+5511948480003,Bia\n"
+    rows += "+5511948480004,\n+5511948480005,Caio\n"
+    path = write_campaign(tmp_path, rows=rows)
+    result = cli(["preview", path, "--sample", "3"])
+    assert result.exit_code == 1
+    assert _rows_shown(result.output) == [2, 5, 7]  # rows 3, 4 and 6 would not be sent
+    assert "would not be sent (3)" in result.output
+    jsonl = cli(["preview", path, "--format", "jsonl", "--sample", "2"])
+    sent_to = [json.loads(line)["to"] for line in jsonl.stdout.splitlines()]
+    assert sent_to == ["+5511948480000", "+5511948480005"]
