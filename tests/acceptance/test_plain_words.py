@@ -6,6 +6,7 @@ import json
 import re
 
 from helpers import cli, env_for, read_report, write_campaign
+from test_preview import browser  # noqa: F401  (the headless Chromium fixture)
 
 
 def test_validate_exits_1_for_an_invalid_recipient_and_2_for_a_broken_campaign(tmp_path):
@@ -297,3 +298,26 @@ def test_a_sample_draws_only_from_messages_that_would_be_sent(tmp_path):
     jsonl = cli(["preview", path, "--format", "jsonl", "--sample", "2"])
     sent_to = [json.loads(line)["to"] for line in jsonl.stdout.splitlines()]
     assert sent_to == ["+5511948480000", "+5511948480005"]
+
+
+# Lines each cell's text takes: more than one means the word was broken or wrapped.
+_LINES_OF_TEXT = """cells => cells.map(cell => {
+    const range = document.createRange();
+    range.selectNodeContents(cell);
+    const tops = new Set([...range.getClientRects()].map(rect => Math.round(rect.top)));
+    return [cell.innerText, tops.size];
+})"""
+
+
+def test_the_failing_rows_table_stays_readable_at_phone_width(browser, tmp_path):  # noqa: F811
+    rows = "phone,name\n+5511948480000,Ana\n" + "".join(f"{n},X\n" for n in (12, 123, 1234))
+    path = write_campaign(tmp_path, rows=rows)
+    page_file = tmp_path / "p.html"
+    assert cli(["preview", path, "--format", "html", "--output", page_file]).exit_code == 1
+    page = browser.new_page(viewport={"width": 360, "height": 780})
+    page.goto(page_file.as_uri())
+    heads = page.locator(".unsendable th").evaluate_all(_LINES_OF_TEXT)
+    assert heads == [["row", 1], ["phone", 1], ["status", 1], ["reason", 1]]
+    for cells in (".unsendable td:first-child", ".unsendable td:nth-child(3)"):
+        assert {lines for _, lines in page.locator(cells).evaluate_all(_LINES_OF_TEXT)} == {1}
+    page.close()
