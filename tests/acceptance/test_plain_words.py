@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from helpers import cli, env_for, read_report, write_campaign
+from helpers import campaign_process, cli, env_for, read_report, write_campaign
 from test_preview import browser  # noqa: F401  (the headless Chromium fixture)
 
 
@@ -321,3 +321,35 @@ def test_the_failing_rows_table_stays_readable_at_phone_width(browser, tmp_path)
     for cells in (".unsendable td:first-child", ".unsendable td:nth-child(3)"):
         assert {lines for _, lines in page.locator(cells).evaluate_all(_LINES_OF_TEXT)} == {1}
     page.close()
+
+
+def test_an_interrupted_run_says_how_to_continue(sandbox_factory, tmp_path):
+    import signal
+    import time
+
+    from helpers import start_process
+
+    from campaign_runner.sandbox import Faults
+
+    gateway = sandbox_factory(Faults(latency_ms=50))
+    rows = [{"phone": f"+5511948{480000 + i}", "name": f"C{i}"} for i in range(60)]
+    path = write_campaign(tmp_path, rows=rows, gateway_url=gateway.messages_url)
+    process = start_process(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path))
+    deadline = time.monotonic() + 30
+    while len(gateway.messages()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    left = [r for r in read_report(tmp_path / "r.csv") if r["status"] == "not-attempted"]
+    assert left
+    assert (
+        "interrupted: run the same command again to continue; "
+        f"{len(left)} recipient(s) were not attempted, and none already sent is sent twice"
+    ) in out + err
+    # A process of its own: the module's Chromium keeps an event loop in this one.
+    again = campaign_process(
+        ["run", path, "--report", tmp_path / "rest.csv"], env=env_for(tmp_path)
+    )
+    assert again.returncode == 0 and "interrupted: run" not in again.stdout + again.stderr
+    assert len(gateway.messages()) == 60
