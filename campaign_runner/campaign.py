@@ -18,7 +18,7 @@ from campaign_runner import schemas
 from campaign_runner.errors import CampaignInvalid, Problem
 from campaign_runner.gateway import trust
 from campaign_runner.schedule import Schedule, parse_moment, parse_window
-from campaign_runner.yaml_source import SourceMap, parse_yaml
+from campaign_runner.yaml_source import SourceMap, decode_campaign, parse_yaml
 
 DEFAULT_GATEWAY_URL = "https://api-cerberus-kong.socialminer.tech/api/Messages"
 DEFAULT_APIKEY_ENV = "CERBERUS_APIKEY"
@@ -127,13 +127,7 @@ def read_campaign_text(path: Path) -> str:
         data = handle.read(MAX_CAMPAIGN_BYTES + 1)
     if len(data) > MAX_CAMPAIGN_BYTES:
         raise _unreadable(path, f"is larger than {MAX_CAMPAIGN_BYTES // 1024} KiB")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise CampaignInvalid(
-            Problem(str(path), line, None, f"cannot read: not UTF-8 ({error.reason})")
-        ) from None
+    return decode_campaign(data, str(path))
 
 
 def _unreadable(path: Path, message: str) -> CampaignInvalid:
@@ -169,7 +163,7 @@ def check_document(document: Any, source: SourceMap) -> list[Problem]:
 def _locate(issue: schemas.SchemaIssue, source: SourceMap) -> Problem:
     """The issue at its place in the file: an unknown key is shown where the key is written."""
     at_key = issue.keyword == schemas.UNKNOWN_KEY
-    where = schemas.dotted(issue.path[:-1] if at_key else issue.path)
+    where = schemas.place(issue.path[:-1] if at_key else issue.path)
     text = issue.message if where == schemas.TOP_LEVEL else f"{where}: {issue.message}"
     return source.problem(issue.path, text, at_key=at_key)
 

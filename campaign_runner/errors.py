@@ -45,6 +45,8 @@ class Problem:
     line: int | None
     col: int | None
     message: str
+    # A line of the file shown under the message, and where in it the caret goes (0-based).
+    excerpt: tuple[str, int] | None = None
 
     def __str__(self) -> str:
         where = self.file
@@ -53,7 +55,12 @@ class Problem:
             if self.col is not None:
                 where += f":{self.col}"
         # Files and messages quote values from campaign and CSV files: data, never terminal codes.
-        return printable(f"{where}: {self.message}")
+        text = printable(f"{where}: {self.message}")
+        if self.excerpt is None:
+            return text
+        line, caret = self.excerpt
+        pad = " " * len(printable(line[:caret]))
+        return f"{text}\n    {printable(line)}\n    {pad}^"
 
 
 class CampaignError(Exception):

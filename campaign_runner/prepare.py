@@ -41,6 +41,8 @@ class PreparedRow:
     body: dict[str, Any] | None = None
     error: str | None = None
     values: dict[str, str] = field(default_factory=dict)
+    # The schema rules the rendered body broke: `validate` groups rows by rule and place.
+    issues: tuple[schemas.SchemaIssue, ...] = ()
 
 
 @dataclass
@@ -244,7 +246,8 @@ class _RowSteps:
         except RenderError as error:
             raise self._invalid_unless_duplicate(item.key, str(error)) from None
         if not schemas.is_valid(body):
-            reason = "; ".join(str(issue) for issue in schemas.check(body))
+            item.issues = tuple(schemas.check(body))
+            reason = "; ".join(str(issue) for issue in item.issues)
             raise self._invalid_unless_duplicate(item.key, reason)
         return body
 

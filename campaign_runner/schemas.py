@@ -52,14 +52,22 @@ class SchemaIssue:
     keyword: str = field(default="", compare=False)
     key: str | None = field(default=None, compare=False)
     suggestion: str | None = field(default=None, compare=False)
+    # A length or count rule's measure: the value's size and the schema's limit (maxLength...).
+    size: int | None = field(default=None, compare=False)
+    limit: int | None = field(default=None, compare=False)
 
     @property
     def dotted(self) -> str:
         """The path as people write it: `template.components[0].index`."""
         return dotted(self.path)
 
+    @property
+    def place(self) -> str:
+        """The path dotted and, through lists, in plain words too (see `place`)."""
+        return place(self.path)
+
     def __str__(self) -> str:
-        return f"{self.dotted}: {self.message}"
+        return f"{self.place}: {self.message}"
 
 
 def dotted(path: Iterable[str | int]) -> str:
@@ -68,6 +76,45 @@ def dotted(path: Iterable[str | int]) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out or TOP_LEVEL
+
+
+def place(path: Iterable[str | int]) -> str:
+    """PATH dotted, then in plain words where it goes through lists:
+    `buttons[2].reply.title (the 3rd button's title)`."""
+    parts = tuple(path)
+    words = plain_words(parts)
+    return f"{dotted(parts)} ({words})" if words else dotted(parts)
+
+
+def plain_words(path: Iterable[str | int]) -> str | None:
+    """A path through lists as people say it: `buttons[2].reply.title` is "the 3rd button's
+    title"; None when the path has no list index (the dotted form already reads plainly)."""
+    parts = list(path)
+    owners: list[str] = []
+    for at, part in enumerate(parts):
+        if isinstance(part, int) and at > 0 and isinstance(parts[at - 1], str):
+            owners.append(f"{ordinal(part + 1)} {_singular(str(parts[at - 1]))}")
+    if not owners:
+        return None
+    last = parts[-1]
+    said = "'s ".join(owners)
+    return f"the {said}'s {str(last).replace('_', ' ')}" if isinstance(last, str) else f"the {said}"
+
+
+def ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st..."""
+    if 10 <= number % 100 <= 20:
+        return f"{number}th"
+    return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th') }"
+
+
+def _singular(name: str) -> str:
+    words = name.replace("_", " ")
+    if words.endswith("ies"):
+        return words[:-3] + "y"
+    if words.endswith(("sses", "shes", "ches", "xes")):
+        return words[:-2]
+    return words[:-1] if words.endswith("s") else words
 
 
 def schema_dir() -> Path:
@@ -252,7 +299,7 @@ def _not_allowed_value(failure: _Failure) -> SchemaIssue:
 def _max_length(failure: _Failure) -> SchemaIssue:
     length, most = len(failure.instance), failure.value
     message = f"is {length} characters long; at most {most} allowed"
-    return SchemaIssue(failure.path, message, "maxLength")
+    return SchemaIssue(failure.path, message, "maxLength", size=length, limit=most)
 
 
 def _min_length(failure: _Failure) -> SchemaIssue:
@@ -263,7 +310,8 @@ def _min_length(failure: _Failure) -> SchemaIssue:
 
 def _max_items(failure: _Failure) -> SchemaIssue:
     count, most = len(failure.instance), failure.value
-    return SchemaIssue(failure.path, f"has {count} items; at most {most} allowed", "maxItems")
+    message = f"has {count} items; at most {most} allowed"
+    return SchemaIssue(failure.path, message, "maxItems", size=count, limit=most)
 
 
 def _min_items(failure: _Failure) -> SchemaIssue:
@@ -277,6 +325,13 @@ def _wrong_type(failure: _Failure) -> SchemaIssue:
         message = "is not used by this kind of message (leave it out)"
         return SchemaIssue(failure.path, message, "type")
     wanted = failure.value if isinstance(failure.value, str) else " or ".join(failure.value)
+    if failure.instance is None and wanted in ("object", "array"):
+        # `send:` with every setting under it commented out reads as null in YAML.
+        message = (
+            "is empty (are all the settings under it commented out?): "
+            "uncomment one, or delete this line"
+        )
+        return SchemaIssue(failure.path, message, "type")
     message = f"{json.dumps(failure.instance)[:60]} is not of type {wanted}"
     return SchemaIssue(failure.path, message, "type")
 

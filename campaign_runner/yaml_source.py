@@ -73,6 +73,44 @@ class _Refused(Exception):
         self.message = message
 
 
+_ZIP_MAGIC = b"PK\x03\x04"  # .xlsx, .docx and .zip files all start so
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# Characters of a line shown under a syntax error: a wide terminal's width.
+EXCERPT_CHARS = 100
+_SNIFF_BYTES = 8192  # a NUL in the first 8 KiB: a binary file, not text
+
+
+def decode_campaign(data: bytes, file: str) -> str:
+    """The text of a campaign file's bytes, or a plain message saying how to save it."""
+    if data.startswith(_ZIP_MAGIC):
+        raise _not_text(file, "is a spreadsheet or zip file (.xlsx, .zip), not a campaign")
+    if data.startswith(_UTF16_BOMS):
+        raise _not_text(file, "is saved as UTF-16: save it as UTF-8 text")
+    if b"\x00" in data[:_SNIFF_BYTES]:
+        raise _not_text(file, "is a binary file, not a campaign")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        byte = data[error.start]
+        try:
+            data.decode("cp1252")
+        except UnicodeDecodeError:
+            legacy = ""
+        else:
+            legacy = f", '{bytes([byte]).decode('cp1252')}' in Windows-1252"
+        message = (
+            f"is not saved as UTF-8 (byte 0x{byte:02X}{legacy}): open it in your editor "
+            "and save it with the encoding UTF-8"
+        )
+        raise CampaignInvalid(Problem(file, line, None, message)) from None
+
+
+def _not_text(file: str, what: str) -> CampaignInvalid:
+    hint = "; a campaign is a YAML text file (`campaign init TYPE` writes a starter one)"
+    return CampaignInvalid(Problem(file, None, None, what + hint))
+
+
 def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     """Parse YAML TEXT into plain data and a `SourceMap`; duplicate keys are errors."""
     source = SourceMap(file)
@@ -80,10 +118,7 @@ def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         _check_shape(text)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        what = " ".join(part for part in (error.context, error.problem) if part)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise CampaignInvalid(Problem(file, line, col, f"not valid YAML: {what}")) from None
+        raise CampaignInvalid(syntax_problem(error, text, file)) from None
     except yaml.YAMLError as error:
         raise CampaignInvalid(Problem(file, None, None, f"not valid YAML: {error}")) from None
     except _Refused as refused:
@@ -98,6 +133,70 @@ def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     if builder.problems:
         raise CampaignInvalid(builder.problems)
     return document, source
+
+
+# What a person can do about each of libyaml's (and PyYAML's) scanner and parser problems;
+# the library gives no code, only these fixed phrases, so this table is keyed by them.
+_SYNTAX_HINTS = {
+    "mapping values are not allowed in this context": (
+        "a ':' where YAML did not expect one: put text holding ': ' in quotes, or line "
+        "this key up with the keys above it"
+    ),
+    "found character that cannot start any token": (
+        "YAML cannot start a value with this character: put the text in quotes"
+    ),
+    "found unexpected end of stream": "the file ends before this is closed",
+    "did not find expected key": "this line is not lined up with the keys above it",
+    "could not find expected ':'": "a key needs ':' after it (or a quote was left open)",
+    "did not find expected ',' or ']'": "a list in [ ] needs ',' between items and a ']'",
+    "did not find expected ',' or '}'": "a mapping in { } needs ',' between keys and a '}'",
+    "found unknown escape character": (
+        "inside double quotes a backslash starts an escape: write \\\\ or use single quotes"
+    ),
+    "did not find expected <document start>": "a line is not lined up with the ones above it",
+    "did not find expected '-' indicator": "this list item is not lined up with the ones above",
+}
+_TAB_HINT = "YAML indents with spaces, never tabs: replace the tab with spaces"
+_OPENERS = {
+    "while scanning a quoted scalar": "the quote",
+    "while parsing a flow sequence": "the list '['",
+    "while parsing a flow mapping": "the mapping '{'",
+}
+
+
+def syntax_problem(error: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
+    """ERROR in plain words at its line, with that line and a caret under the spot; a quote or
+    bracket left open is named with the line where it opened."""
+    mark, context = error.problem_mark or error.context_mark, error.context_mark
+    if mark is None:
+        return Problem(file, None, None, f"not valid YAML: {error.problem or error}")
+    lines = text.splitlines() or [""]
+    problem = error.problem or ""
+    hint = _SYNTAX_HINTS.get(problem) or " ".join(p for p in (error.context, problem) if p)
+    opener = _OPENERS.get(error.context or "")
+    if opener and context is not None and context.line != mark.line:
+        if mark.line >= len(lines) or problem == "found unexpected end of stream":
+            # Nothing is wrong where the file ends: the fix is where the quote or bracket opened.
+            mark, hint = context, f"{opener} opened here is never closed (the file ends first)"
+        else:
+            hint += f"; {opener} opened at line {context.line + 1}, column {context.column + 1}"
+    index = min(mark.line, len(lines) - 1)
+    line = lines[index]
+    if problem == "found character that cannot start any token" and "\t" in line[: mark.column + 1]:
+        hint = _TAB_HINT
+    col = min(mark.column, len(line)) + 1
+    message = f"not valid YAML: {hint}"
+    return Problem(file, index + 1, col, message, excerpt=_excerpt(line, col - 1))
+
+
+def _excerpt(line: str, caret: int) -> tuple[str, int]:
+    """LINE cut to at most `EXCERPT_CHARS` around CARET, and the caret's place in the cut."""
+    if len(line) <= EXCERPT_CHARS:
+        return line, caret
+    start = max(0, min(caret - EXCERPT_CHARS // 2, len(line) - EXCERPT_CHARS))
+    cut = line[start : start + EXCERPT_CHARS]
+    head, tail = ("..." if start else ""), ("..." if start + EXCERPT_CHARS < len(line) else "")
+    return head + cut + tail, caret - start + len(head)
 
 
 def _check_shape(text: str) -> None:

@@ -32,7 +32,6 @@ from campaign_runner.cli.terminal import (
 )
 from campaign_runner.errors import ExitCode
 from campaign_runner.schemas import MESSAGE_TYPES
-from campaign_runner.status import Status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,12 +59,8 @@ def validate(campaigns, recipients):
         check = validate_campaign(path, recipients)
         print_problems(check.problems)
         print_warnings(check.warnings)
-        for item in check.unsendable():
-            where = f"{check.recipients_file}:{item.row}"
-            if item.status is Status.INVALID:
-                click.echo(f"{where}: {item.error}", err=True)
-            else:
-                click.echo(f"{where}: note: {item.status}: {item.error}", err=True)
+        for line in check.findings():
+            click.echo(line, err=True)
         if not check.problems:
             click.echo(check.verdict())
         worst = max(worst, check.exit_code)
@@ -159,8 +154,11 @@ def run(campaign_file, sandbox, yes, **choices):
 @recipients_option
 @limit_option
 @click.option(
-    "--sample", type=click.IntRange(min=1), help="Only N recipients, spread evenly over the file."
+    "--sample",
+    type=click.IntRange(min=1),
+    help="Only N messages that would be sent, spread evenly over the file (5 on a terminal).",
 )
+@click.option("--all", "show_all", is_flag=True, help="Every message, even on a terminal.")
 @click.option(
     "--format",
     "fmt",
@@ -174,13 +172,16 @@ def run(campaign_file, sandbox, yes, **choices):
     help="HTML file to write (default reports/NAME-preview.html).",
 )
 @reports_errors
-def preview(campaign_file, recipients, limit, sample, fmt, output):
+def preview(campaign_file, recipients, limit, sample, show_all, fmt, output):
     """Show what each recipient would receive (jsonl: the exact request bodies; html: as chats)."""
     from campaign_runner import campaign as campaign_mod
     from campaign_runner.preview import build, jsonl, text
+    from campaign_runner.preview.selection import terminal_sample
 
     if output and fmt != "html":
         raise click.UsageError("--output is for --format html; redirect text or jsonl with >")
+    on_terminal = fmt == "text" and sys.stdout.isatty()
+    sample = terminal_sample(limit, sample, show_all, on_terminal)
     shown = build(campaign_mod.load(campaign_file), recipients, limit, sample)
     print_warnings(shown.warnings)
     if fmt == "jsonl":
@@ -194,6 +195,8 @@ def preview(campaign_file, recipients, limit, sample, fmt, output):
     else:
         for line, role in text.lines(shown.summary, shown.rows()):
             click.echo(ROLE_STYLES[role](line) if role else line)
+        if on_terminal and not show_all and shown.summary.total > (sample or 0):
+            click.echo("--all shows every message, --sample N or --limit N another number")
     sys.exit(shown.exit_code)
 
 

@@ -11,7 +11,9 @@ from typing import Any
 import click
 
 from campaign_runner.errors import CampaignError, ExitCode, Problem
-from campaign_runner.status import format_counts
+from campaign_runner.status import Status, format_counts
+
+_INTERRUPTED = (ExitCode.SIGINT, ExitCode.SIGTERM)
 
 
 def reports_errors(command):
@@ -44,6 +46,12 @@ def run_summary(result: Any) -> str:
     rate = result.attempted / result.duration_s if result.duration_s > 0 else 0.0
     lines[0] += f" in {result.duration_s:.1f} s ({rate:.{0 if rate >= 10 else 1}f} messages/s)"
     lines.append(result.reason)
+    if result.exit_code in _INTERRUPTED:
+        left = result.counts[Status.NOT_ATTEMPTED]
+        lines.append(
+            "interrupted: run the same command again to continue; "
+            f"{left} recipient(s) were not attempted, and none already sent is sent twice"
+        )
     if result.report and result.report.exists():
         lines.append(f"report: {result.report}")
     return "\n".join(lines)

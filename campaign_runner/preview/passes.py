@@ -18,14 +18,13 @@ from campaign_runner.outputs import check_outputs
 from campaign_runner.prepare import (
     PreparedRow,
     RecipientSource,
-    count_rows,
     input_files,
     open_source,
     prepare,
 )
 from campaign_runner.preview import html
 from campaign_runner.preview.model import ShownRow, Summary, summarise
-from campaign_runner.preview.selection import describe_selection, pick, sample_positions
+from campaign_runner.preview.selection import describe_selection, pick, sample_evenly
 from campaign_runner.status import Status
 
 
@@ -91,16 +90,21 @@ class Preview:
         return ExitCode.SOME_FAILED if counts[Status.INVALID] else ExitCode.OK
 
     def _shown_items(self) -> Iterator[PreparedRow]:
-        source = self._take_source()
         if not self.sample:
-            return prepare(source, self.limit)
-        if self._summary is not None:
-            total = self._summary.total
-        else:
-            total = count_rows(self.campaign, source.table.path)
-        positions = sample_positions(total, self.limit, self.sample)
-        stop = positions[-1] + 1 if positions else 0
-        return pick(prepare(source, stop), positions)
+            return prepare(self._take_source(), self.limit)
+        # A sample shows messages that would be sent: the summary lists the failing rows.
+        positions = sample_evenly(self._ready_count(), self.sample)
+        ready = (
+            item for item in prepare(self._take_source(), self.limit) if item.status is Status.READY
+        )
+        return pick(ready, positions)
+
+    def _ready_count(self) -> int:
+        """How many of the rows considered (the first LIMIT, or all) would be sent."""
+        if self._summary is not None and self.limit is None:
+            return self._summary.counts[Status.READY]
+        items = prepare(self._take_source(), self.limit)
+        return sum(1 for item in items if item.status is Status.READY)
 
     def page_path(self, output: Path | None = None) -> Path:
         """Where the HTML page goes (OUTPUT, else reports/NAME-preview.html), checked to be

@@ -7,6 +7,20 @@ from typing import TypeVar
 
 Item = TypeVar("Item")
 
+# Messages `preview` shows on a terminal unless --limit, --sample or --all says otherwise:
+# enough to read, where 27,000 would scroll the counts away.
+TERMINAL_SAMPLE = 5
+
+
+def terminal_sample(
+    limit: int | None, sample: int | None, show_all: bool, on_terminal: bool
+) -> int | None:
+    """The sample a preview shows: SAMPLE as given, else `TERMINAL_SAMPLE` on a terminal
+    when no --limit or --all asks for the rows in order."""
+    if sample or limit or show_all or not on_terminal:
+        return sample
+    return TERMINAL_SAMPLE
+
 
 def sample_evenly(total: int, count: int) -> list[int]:
     """COUNT row positions (0-based) spread evenly from the first to the last of TOTAL rows."""
@@ -29,11 +43,6 @@ def pick(items: Iterable[Item], positions: Sequence[int]) -> Iterator[Item]:
             target = next(wanted, None)
             if target is None:
                 return  # read no row past the last one shown
-
-
-def sample_positions(total: int, limit: int | None, sample: int) -> list[int]:
-    """SAMPLE positions spread over the first LIMIT of TOTAL rows (all of them without LIMIT)."""
-    return sample_evenly(min(total, limit or total), sample)
 
 
 def describe_selection(total: int, limit: int | None, sample: int | None) -> str:

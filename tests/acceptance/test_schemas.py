@@ -153,12 +153,13 @@ BAD_BODIES = {
     ),
     "reply title 21 characters": (
         buttons(reply("a", "x" * 21)),
-        "interactive.action.buttons[0].reply.title: is 21 characters long; at most 20 allowed",
+        "interactive.action.buttons[0].reply.title (the 1st button's title): "
+        "is 21 characters long; at most 20 allowed",
     ),
     "duplicate reply ids": (
         buttons(reply("same", "One"), reply("same", "Two")),
-        'interactive.action.buttons[1].reply.id: reply button id "same" is used twice; '
-        "it must be unique",
+        "interactive.action.buttons[1].reply.id (the 2nd button's id): "
+        'reply button id "same" is used twice; it must be unique',
     ),
     "button body over 1024": (
         body(
@@ -177,7 +178,8 @@ BAD_BODIES = {
     ),
     "list row title 25 characters": (
         list_message([{"title": "A", "rows": [{"id": "r", "title": "x" * 25}]}]),
-        "interactive.action.sections[0].rows[0].title: is 25 characters long; at most 24 allowed",
+        "interactive.action.sections[0].rows[0].title (the 1st section's 1st row's title): "
+        "is 25 characters long; at most 24 allowed",
     ),
     "list with an image header": (
         list_message(
@@ -244,7 +246,8 @@ BAD_BODIES = {
     ),
     "template button index 10": (
         with_index("10"),
-        'template.components[1].index: "10" is not valid: a button position from 0 to 9 '
+        "template.components[1].index (the 2nd component's index): "
+        '"10" is not valid: a button position from 0 to 9 '
         '(a number or a one-digit string such as "0")',
     ),
     "template language policy random": (
@@ -273,7 +276,8 @@ BAD_BODIES = {
                 ],
             ),
         ),
-        "template.components[0].parameters[0]: required key 'currency' is missing",
+        "template.components[0].parameters[0] (the 1st component's 1st parameter): "
+        "required key 'currency' is missing",
     ),
     "location latitude abc": (
         body("location", {"latitude": "abc", "longitude": "0.1"}),
@@ -285,7 +289,8 @@ BAD_BODIES = {
     ),
     "contacts with only formatted_name": (
         body("contacts", [{"name": {"formatted_name": "Ana"}}]),
-        "contacts[0].name: needs at least one of 'first_name', 'last_name', 'middle_name', "
+        "contacts[0].name (the 1st contact's name): "
+        "needs at least one of 'first_name', 'last_name', 'middle_name', "
         "'prefix' or 'suffix'",
     ),
     "258 contacts": (

@@ -50,7 +50,7 @@ BAD_CAMPAIGNS = {
         "    body: {text: Escolha}\n    action:\n      buttons:\n"
         "        - {type: reply, reply: {id: same, title: A}}\n"
         "        - {type: reply, reply: {id: same, title: B}}\n",
-        ":13:37: message.interactive.action.buttons[1].reply.id: "
+        ":13:37: message.interactive.action.buttons[1].reply.id (the 2nd button's id): "
         'reply button id "same" is used twice; it must be unique',
     ),
     "a wrong enum value": (
@@ -64,7 +64,7 @@ BAD_CAMPAIGNS = {
     ),
     "malformed YAML": (
         GOOD_HEAD + "message:\n  type: text\n  text: {body: hi\n",
-        ":8:1: not valid YAML",
+        ":7:9: not valid YAML: the mapping '{' opened here is never closed (the file ends first)",
     ),
     "a key given twice": (
         GOOD_HEAD + "message:\n  type: text\n  type: image\n  text: {body: hi}\n",
@@ -122,13 +122,13 @@ def test_the_literal_apikey_is_not_echoed(tmp_path):
     assert "abc123secret" not in result.output
 
 
-def test_a_bad_recipient_is_csvfile_row_and_exit_2(tmp_path):
+def test_a_bad_recipient_is_csvfile_row_and_exit_1(tmp_path):
     path = write_campaign(
         tmp_path,
         rows="phone,name\n+5511948489500,Ana\n+5511948489501,\n12,Zé\n",
     )
     result = cli(["validate", path])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     csv_path = tmp_path / "recipients.csv"
     assert f"{csv_path}:3: text.body: column 'name' is blank for this recipient" in result.output
     assert f"{csv_path}:4: '12' is not a valid phone number" in result.output
@@ -149,10 +149,10 @@ def test_a_rendered_message_that_breaks_a_limit_is_caught_per_recipient(tmp_path
         rows="phone,name\n+5511948489500,Ana\n+5511948489501,A name far too long for a button\n",
     )
     result = cli(["validate", path])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert (
-        f"{tmp_path / 'recipients.csv'}:3: interactive.action.buttons[0].reply.title: "
-        "is 32 characters long; at most 20 allowed"
+        f"{tmp_path / 'recipients.csv'}:3: interactive.action.buttons[0].reply.title "
+        "(the 1st button's title): is 32 characters long; at most 20 allowed"
     ) in result.output
 
 

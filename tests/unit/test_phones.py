@@ -46,13 +46,40 @@ BAD = {
         "format the column as text and export again",
     ),
     "letters": ("abc", "'abc' is not a phone number (not a number)"),
-    "too short": ("+55 11 94848", "'+55 11 94848' is not a valid phone number"),
+    "too short": (
+        "+55 11 94848",
+        "'+55 11 94848' is not a valid phone number: too short: 7 digit(s) where a mobile "
+        "number in BR (+55) has 10 or 11 digits after the country code",
+    ),
+    "too long": (
+        "+55 11 94848 9500 123",
+        "'+55 11 94848 9500 123' is not a valid phone number: too long: 14 digit(s) where a "
+        "mobile number in BR (+55) has 10 or 11 digits after the country code",
+    ),
+    "no area code": (
+        "94848-9500",
+        "'94848-9500' is not a valid phone number: the area code is missing; write the "
+        "number in full, as in +55 11 96123-4567",
+    ),
+    "another country's code": (
+        "+54 11 94848 9500",
+        "'+54 11 94848 9500' is not a valid phone number: no number in AR (+54) has this "
+        "form; check the country code and the digits (a mobile number there looks like "
+        "+54 9 11 2345-6789)",
+    ),
+    "a toll-free number": (
+        "0800 123 4567",
+        "'0800 123 4567' is a toll-free number, not a mobile number",
+    ),
     "a single digit": ("+5", "'+5' is not a phone number (not a number)"),
     "unknown country code": (
         "+999 1234 5678",
         "'+999 1234 5678' is not a phone number (unknown country code)",
     ),
-    "a landline": ("+55 11 3333-4444", "'+55 11 3333-4444' is not a mobile number"),
+    "a landline": (
+        "+55 11 3333-4444",
+        "'+55 11 3333-4444' is a landline, not a mobile number; WhatsApp needs a mobile",
+    ),
 }
 
 
@@ -61,3 +88,13 @@ def test_a_number_that_cannot_receive_whatsapp_says_why(typed, reason):
     with pytest.raises(PhoneError) as raised:
         normalise_phone(typed, "BR")
     assert str(raised.value) == reason
+
+
+def test_digits_without_a_region_are_read_as_starting_with_the_country_code():
+    with pytest.raises(PhoneError) as raised:
+        normalise_phone("11948489500")
+    assert str(raised.value).endswith(
+        "; with no recipients.default_region, a number without + is read as starting with "
+        "its country code"
+    )
+    assert "no number in US (+1) has this form" in str(raised.value)
