@@ -44,7 +44,9 @@ class OutputFile(click.ParamType):
 
 
 recipients_option = click.option(
-    "--recipients", type=EXISTING_FILE, help="Recipients file (CSV or .xlsx) to use instead of recipients.file."
+    "--recipients",
+    type=EXISTING_FILE,
+    help="Recipients file (CSV or .xlsx) to use instead of recipients.file.",
 )
 limit_option = click.option("--limit", type=click.IntRange(min=1), help="Only the first N rows.")
 state_option = click.option(
