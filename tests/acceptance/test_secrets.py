@@ -13,8 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from tests.acceptance.helpers import (
+from helpers import (
     APIKEY_ENV,
     campaign_process,
     cli,
