@@ -191,15 +191,10 @@ class Journal:
         except sqlite3.Error as error:
             with suppress(Exception):
                 self.db.close()
-            raise CampaignInvalid(
-                Problem(
-                    str(self.path),
-                    None,
-                    None,
-                    f"the journal {what} ({error}): check that the file and its folder are "
-                    "writable and the disk is not full, or restore the journal from a backup; "
-                    "nothing was sent",
-                )
+            raise self._refusal(
+                f"the journal {what} ({error}): check that the file and its folder are "
+                "writable and the disk is not full, or restore the journal from a backup; "
+                "nothing was sent"
             ) from None
 
     def _check_whole(self) -> None:
@@ -214,16 +209,14 @@ class Journal:
                 return
             raise sqlite3.DatabaseError(f"it is damaged: {verdict}")
         self.db.close()
-        raise CampaignInvalid(
-            Problem(
-                str(self.path),
-                None,
-                None,
-                "this journal is empty or is not a campaign journal: it was truncated or "
-                "replaced. Restore it from a backup; deleting it makes the next run send the "
-                "campaign to every recipient again. Nothing was sent",
-            )
+        raise self._refusal(
+            "this journal is empty or is not a campaign journal: it was truncated or "
+            "replaced. Restore it from a backup; deleting it makes the next run send the "
+            "campaign to every recipient again. Nothing was sent"
         )
+
+    def _refusal(self, message: str) -> CampaignInvalid:
+        return CampaignInvalid(Problem(str(self.path), None, None, message))
 
     def close(self) -> None:
         """Commit what is pending (as far as possible) and close the file."""
