@@ -200,7 +200,7 @@ def test_a_gateway_trickling_its_answer_is_cut_off_at_the_timeout(concurrency, g
     assert "ReadTimeout" in report[0]["error"] and "gateway.timeout_s (1 s)" in report[0]["error"]
     assert run(path, tmp_path, report="again.csv").exit_code == 1
     assert [r["status"] for r in rows(tmp_path, "again.csv")] == ["unknown", "already-sent"]
-    assert gateway.to() == [ANA, BRUNO]
+    assert sorted(gateway.to()) == [ANA, BRUNO]  # once each; at concurrency 8 in either order
 
 
 def test_with_retry_timeouts_a_trickle_is_tried_again(gateway, tmp_path):
