@@ -1,6 +1,6 @@
-"""The delivery loop: each prepared row is decided from the journal, then sent at most once.
+"""The delivery loop: each planned row is reported, and each one to send is sent at most once.
 
-    rows ──► _decide (journal: already sent? in doubt? failed for good?) ──► report
+    planned rows ──► not to send (the plan decided: invalid, already sent...) ──► report
                │ send it
                ▼
              _Launcher: lease a connection, take a token, mark `sending` (one commit
@@ -32,7 +32,8 @@ from campaign_runner.errors import ExitCode
 from campaign_runner.gateway.sender import Outcome, Progress, Sender, cut_short
 from campaign_runner.gateway.settings import SendSettings
 from campaign_runner.gateway.transport import Connection
-from campaign_runner.journal import Journal, JournalError, Previous
+from campaign_runner.journal import Journal, JournalError
+from campaign_runner.plan import DeliveryPolicy
 from campaign_runner.prepare import PreparedRow
 from campaign_runner.ratelimit import Stopping
 from campaign_runner.report import ReportWriter, RowResult
@@ -40,16 +41,6 @@ from campaign_runner.status import Status
 
 SIGNAL_EXIT = {signal.SIGINT: ExitCode.SIGINT, signal.SIGTERM: ExitCode.SIGTERM}
 _PROGRESS_EVERY_S = 0.2
-
-
-@dataclass
-class DeliveryPolicy:
-    """The run's choices the loop obeys (from the command line and the rehearsal policy)."""
-
-    retry_failed: bool = False
-    resend_unknown: bool = False
-    ignore_schedule: bool = False
-    handle_signals: bool = True
 
 
 @dataclass
@@ -72,30 +63,6 @@ class StopRule:
         return self.exit_code in SIGNAL_EXIT.values()
 
 
-def earlier_outcome(previous: Previous | None, policy: DeliveryPolicy) -> RowResult | None:
-    """How an earlier run's record decides this key now (seq and row filled in by the caller);
-    None: send it."""
-    if previous is None:
-        return None
-    if previous.sent:
-        return RowResult(0, 0, "", Status.ALREADY_SENT, previous.message_id, previous.http_status)
-    if previous.in_doubt and not policy.resend_unknown:
-        why = previous.error or "an earlier run stopped during this request"
-        reason = (
-            f"{why}; its outcome is unknown "
-            "(check the gateway, then --resend-unknown to send it again)"
-        )
-        return RowResult(0, 0, "", Status.UNKNOWN, error=reason)
-    if previous.failed_for_good and not policy.retry_failed:
-        reason = (
-            f"failed for good in an earlier run: {previous.error} (--retry-failed sends it again)"
-        )
-        return RowResult(
-            0, 0, "", Status.ALREADY_FAILED, http_status=previous.http_status, error=reason
-        )
-    return None
-
-
 class Delivery:
     """One run's walk over the prepared rows: decides, sends and records every outcome."""
 
@@ -116,9 +83,6 @@ class Delivery:
         self.progress = progress
         self.stop = StopRule()
         self.run_id = uuid.uuid4().hex
-        # A journal empty at the start knows no key: this run's own repeats are duplicates,
-        # caught before here, so a first run skips one lookup per row.
-        self._journal_knows_keys = journal is not None and not journal.is_empty()
         self._consecutive_failures = 0
         self._last_progress = 0.0
 
@@ -149,19 +113,10 @@ class Delivery:
                 self.progress(self.writer.counts)
 
     def decided_without_sending(self, item: PreparedRow) -> bool:
-        """Report a row that is not to be sent now (not ready, or settled by the journal)."""
-        if item.status is not Status.READY:
-            self.emit(item, item.status, item.error)
-            return True
-        if not self._journal_knows_keys or self.journal is None:
+        """Report a row the plan decided not to send (invalid, already sent...)."""
+        if item.status is Status.READY:
             return False
-        previous = self.journal.lookup(self.delivery_key(item))
-        if previous is None and item.untrimmed_key is not None:
-            previous = self.journal.lookup(f"{self.campaign.name}:{item.untrimmed_key}")
-        earlier = earlier_outcome(previous, self.policy)
-        if earlier is None:
-            return False
-        self.emit(item, earlier.status, earlier.error, earlier.message_id, earlier.http_status)
+        self.emit(item, item.status, item.error, item.message_id, item.http_status)
         return True
 
     def check_schedule(self) -> None:
@@ -242,12 +197,12 @@ class Delivery:
 
     async def deliver(self, sender: Sender, connection: Connection, item: PreparedRow) -> None:
         """POST one row's body, then apply the run's stop rules and record the outcome."""
-        assert item.body is not None  # only READY rows are launched, and they have a body
+        assert item.content is not None  # only READY rows are launched, and the plan encoded them
         key = self.delivery_key(item)
         idempotency_key = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
         progress = Progress()
         try:
-            outcome = await sender.send(item.body, connection, idempotency_key, True, progress)
+            outcome = await sender.send(item.content, connection, idempotency_key, True, progress)
         except asyncio.CancelledError:
             self._settle(key, item, cut_short(progress))  # in doubt only if it may have arrived
             raise

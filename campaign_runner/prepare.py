@@ -43,6 +43,9 @@ class PreparedRow:
     values: dict[str, str] = field(default_factory=dict)
     # The schema rules the rendered body broke: `validate` groups rows by rule and place.
     issues: tuple[schemas.SchemaIssue, ...] = ()
+    content: bytes | None = None  # the body as the request carries it, once planned
+    message_id: str | None = None  # an earlier run's, for a row the journal settled
+    http_status: int | None = None
 
 
 @dataclass

@@ -1,9 +1,11 @@
-"""One run of a campaign: the policy around the delivery loop.
+"""One run of a campaign: the policy around the plan and the delivery loop.
 
 `run_campaign` decides what a run is (a real send, a dry run, or a rehearsal against an
-in-process sandbox), takes the campaign's lock, opens the recipients, the journal and the
-report in that order through one `ExitStack`, hands the rows to `delivery.Delivery`, and
-writes the JSON summary. Every path a run uses is decided here, once.
+in-process sandbox), takes the campaign's lock, opens the recipients and the journal through
+one `ExitStack`, makes the plan (`plan.make_plan`), lets the person see and approve it, then
+opens the report and hands the planned rows to `delivery.Delivery`, and writes the JSON
+summary. A run outside its send window stops after the plan: the summary says what waits.
+Every path a run uses is decided here, once.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from campaign_runner.attention import LABEL, RowsToFix
 from campaign_runner.campaign import Campaign
-from campaign_runner.delivery import Delivery, DeliveryPolicy
+from campaign_runner.delivery import Delivery
 from campaign_runner.errors import ExitCode
 from campaign_runner.gateway.settings import (
     SendSettings,
@@ -39,14 +41,10 @@ from campaign_runner.journal import (
 )
 from campaign_runner.lock import Lock
 from campaign_runner.outputs import check_outputs
-from campaign_runner.prepare import (
-    PreparedRow,
-    count_rows,
-    input_files,
-    open_source,
-    prepare,
-)
+from campaign_runner.plan import EXAMPLES, DeliveryPolicy, Plan, Spool, make_plan
+from campaign_runner.prepare import PreparedRow, input_files, open_source, prepare
 from campaign_runner.report import ReportWriter, default_report_path, summary_path, write_summary
+from campaign_runner.schedule import Closed
 from campaign_runner.status import Status
 
 
@@ -73,6 +71,9 @@ class RunOptions:
     clock: Callable[[], datetime] = _utc_now
     progress: Callable[[Counter[Status]], None] | None = None
     notify: Callable[[str], None] | None = None  # a line for the person running it
+    # Shown the plan before the first request; False: send nothing (the person said no).
+    approve: Callable[[Plan], bool] | None = None
+    examples: int | None = EXAMPLES  # rows not sent the plan keeps with their reasons
     handle_signals: bool = True
     ignore_schedule: bool = False  # rehearsals and dry runs may run at any hour
 
@@ -111,6 +112,8 @@ class RunResult:
     errors: list[str] = field(default_factory=list)  # outputs that could not be written
     crash: Exception | None = None  # the bug that broke the run off, if one did
     rows_to_fix: Path | None = None  # --failed-rows, once written
+    plan: Plan | None = None
+    record: dict[str, Any] = field(default_factory=dict)  # the JSON summary, as written
 
     @property
     def duration_s(self) -> float:
@@ -161,40 +164,43 @@ def _input_files(campaign: Campaign, options: RunOptions) -> dict[str, Path]:
     }
 
 
-def confirmation_question(campaign: Campaign, options: RunOptions) -> str:
-    """The question asked on a terminal before a real send; checks the apikey, the pin and
-    the headers first (say so before asking, not after), and names the gateway really used."""
-    settings = send_settings(campaign, pinned_url=options.gateway_url, apikey=options.apikey)
-    rows = count_rows(campaign, options.recipients)
-    if options.limit:
-        rows = min(rows, options.limit)
-    return f"Send campaign '{campaign.name}' to up to {rows} recipient(s) through {settings.url}?"
-
-
 def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
-    """Send CAMPAIGN once to every recipient that should get it, then write the report."""
+    """Plan the run, let the person approve it, send every row that should go, write the
+    report and the JSON summary (also when nothing is sent: the window, a "no")."""
     started = options.clock()
     ignore_schedule = options.ignore_schedule or options.rehearsal
-    closed = None if ignore_schedule else campaign.send.schedule.closed(started)
-    if closed and not options.dry_run:
-        reason = f"nothing sent: {closed.reason}"
-        return RunResult(ExitCode.OK, reason, Counter(), started, options.clock())
+    closed = None if ignore_schedule or options.dry_run else campaign.send.schedule.closed(started)
     report = report_path(campaign, options, started)
     check_outputs(_output_files(options, report), _input_files(campaign, options))
     if options.sends_to_sandbox:
         gateway_headers(campaign, "sandbox")  # the environment is checked before it starts
+    policy = _policy(options, ignore_schedule)
     with ExitStack() as stack:
         rehearsal = stack.enter_context(_rehearsal_gateway(options, report))
         settings = _send_settings(campaign, options, rehearsal)  # the apikey before the lock
+        sends = settings is not None and closed is None
         journal_file, lock_file = _state_files(campaign, options)
-        if not options.dry_run:  # a busy campaign is refused before any file is read
+        if sends:  # a busy campaign is refused before any file is read
             stack.enter_context(Lock(lock_file))
         source = open_source(campaign, options.recipients)
         stack.callback(source.close)
-        journal = _open_journal(stack, journal_file, options.dry_run)
+        journal = _open_journal(stack, journal_file, readonly=not sends)
         name = options.journal_name(campaign)
-        others = other_journals(name, journal_file, remember=not options.dry_run)
+        others = other_journals(name, journal_file, remember=sends)
         state_warning = other_journals_warning(name, others)
+        plan = Plan(
+            campaign.name,
+            str(source.table.path.absolute()),
+            warnings=[*source.warnings, *([state_warning] if state_warning else [])],
+            gateway=settings.url if settings else None,
+            closed=closed,
+            examples_limit=options.examples,
+        )
+        spool = stack.enter_context(_removed(Spool()))
+        make_plan(plan, prepare(source, options.limit), journal, policy, spool)
+        stopped = _stopped_before_sending(plan, options)
+        if stopped is not None:
+            return _ended_before_sending(campaign, options, plan, stopped, started, report)
         table = source.table
         fix = None
         if options.failed_rows is not None:
@@ -202,9 +208,8 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         writer = stack.enter_context(
             ReportWriter(report, table.columns, semicolons=table.semicolons, sink=fix)
         )
-        delivery = _delivery(campaign, options, journal, writer, ignore_schedule)
-        rows = _noted(prepare(source, options.limit), writer)
-        crash = _walk(delivery, rows, settings, journal, started)
+        delivery = Delivery(campaign, policy, journal, writer, options.clock, options.progress)
+        crash = _walk(delivery, _noted(spool.rows(), writer), settings, journal, started)
     exit_code, reason = delivery.verdict()
     result = RunResult(
         exit_code,
@@ -214,18 +219,68 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         options.clock(),
         report,
         summary_path(report),
-        [*source.warnings, *([state_warning] if state_warning else [])],
+        plan.warnings,
         rehearsal,
         crash=crash,
+        plan=plan,
     )
     if writer.failure and writer.failure not in reason:
         result.errors.append(writer.failure)
     _rows_to_fix_done(fix, result, options)
-    summary = _summary(campaign, result, delivery.run_id, options)
-    failure = write_summary(summary_path(report), summary)
+    _write_summary(campaign, result, delivery.run_id, options)
+    return result
+
+
+def _stopped_before_sending(plan: Plan, options: RunOptions) -> tuple[ExitCode, str] | None:
+    """Why the run ends with its plan (the window is closed, the person said no), or None."""
+    closed = plan.closed
+    if closed is not None:
+        return ExitCode.OK, _nothing_sent_because(closed, plan)
+    if options.approve is not None and not options.approve(plan):
+        return ExitCode.INVALID, "nothing sent: not confirmed"
+    return None
+
+
+def _nothing_sent_because(closed: Closed, plan: Plan) -> str:
+    waiting = plan.to_send
+    if closed.expired:
+        return f"nothing sent: {closed.reason}; {waiting} recipient(s) were left unsent"
+    return f"nothing sent: {closed.reason}; {waiting} recipient(s) wait for the window"
+
+
+def _ended_before_sending(
+    campaign: Campaign,
+    options: RunOptions,
+    plan: Plan,
+    stopped: tuple[ExitCode, str],
+    started: datetime,
+    report: Path,
+) -> RunResult:
+    """A run that ends with its plan: no report, but a JSON summary beside where it would be."""
+    exit_code, reason = stopped
+    result = RunResult(
+        exit_code, reason, Counter(), started, options.clock(), warnings=plan.warnings, plan=plan
+    )
+    result.summary = summary_path(report)
+    _write_summary(campaign, result, "", options)
+    return result
+
+
+def _write_summary(campaign: Campaign, result: RunResult, run_id: str, options: RunOptions) -> None:
+    assert result.summary is not None or result.report is not None
+    path = result.summary or summary_path(result.report)  # type: ignore[arg-type]
+    result.record = _summary(campaign, result, run_id, options)
+    failure = write_summary(path, result.record)
     if failure:
         result.errors.append(failure)
-    return result
+
+
+@contextmanager
+def _removed(spool: Spool) -> Iterator[Spool]:
+    try:
+        yield spool
+    finally:
+        spool.close()
 
 
 def _rows_to_fix_done(fix: RowsToFix | None, result: RunResult, options: RunOptions) -> None:
@@ -288,20 +343,13 @@ def _record_end(delivery: Delivery, journal: Journal) -> None:
         delivery.journal_failed(error)
 
 
-def _delivery(
-    campaign: Campaign,
-    options: RunOptions,
-    journal: Journal | None,
-    writer: ReportWriter,
-    ignore_schedule: bool,
-) -> Delivery:
-    policy = DeliveryPolicy(
+def _policy(options: RunOptions, ignore_schedule: bool) -> DeliveryPolicy:
+    return DeliveryPolicy(
         retry_failed=options.retry_failed,
         resend_unknown=options.resend_unknown,
         ignore_schedule=ignore_schedule,
         handle_signals=options.handle_signals,
     )
-    return Delivery(campaign, policy, journal, writer, options.clock, options.progress)
 
 
 def _state_files(campaign: Campaign, options: RunOptions) -> tuple[Path, Path]:
@@ -311,9 +359,10 @@ def _state_files(campaign: Campaign, options: RunOptions) -> tuple[Path, Path]:
     return journal_path(state_dir, name), lock_path(state_dir, name)
 
 
-def _open_journal(stack: ExitStack, path: Path, dry_run: bool) -> Journal | None:
-    """The journal a real run writes; a dry run only reads one that exists (already-sent)."""
-    if not dry_run:
+def _open_journal(stack: ExitStack, path: Path, readonly: bool) -> Journal | None:
+    """The journal a sending run writes; a dry run, or a run outside its window, only reads
+    one that exists (already-sent)."""
+    if not readonly:
         return stack.enter_context(_closing(Journal(path)))
     if path.exists():
         return stack.enter_context(_closing(Journal(path, readonly=True)))
@@ -364,8 +413,8 @@ def _summary(
 ) -> dict[str, Any]:
     return {
         "campaign": campaign.name,
-        "campaign_file": str(campaign.path),
-        "run_id": run_id,
+        "campaign_file": str(campaign.path.absolute()),
+        "run_id": run_id or None,
         "dry_run": options.dry_run,
         "started_at": result.started.isoformat(),
         "ended_at": result.ended.isoformat(),
@@ -373,6 +422,7 @@ def _summary(
         "counts": {str(status): n for status, n in result.counts.items()},
         "exit_code": int(result.exit_code),
         "reason": result.reason,
-        "report": str(result.report),
+        "report": str(result.report.absolute()) if result.report else None,
+        "plan": result.plan.as_dict() if result.plan else None,
         **({"rows_to_fix": str(result.rows_to_fix)} if result.rows_to_fix else {}),
     }

@@ -20,13 +20,12 @@ from campaign_runner.cli.params import (
     recipients_option,
     state_option,
 )
+from campaign_runner.cli.runlog import PlanShown, Progress, final_line
 from campaign_runner.cli.terminal import (
     ROLE_STYLES,
-    clear_progress,
     interactive,
     print_problems,
     print_warnings,
-    progress_printer,
     reports_errors,
     run_summary,
 )
@@ -36,12 +35,16 @@ from campaign_runner.schemas import MESSAGE_TYPES
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="campaign-runner")
-def main():
+@click.pass_context
+def main(ctx):
     """Validate, preview and send WhatsApp campaigns written in YAML, one message per CSV row.
 
     Exit codes: 0 all sent (or skipped on purpose), 1 some recipients failed or were
     invalid, 2 invalid campaign or usage (nothing sent), 3 run aborted, 4 campaign busy.
+    NO_COLOR=1 turns colours off.
     """
+    if os.environ.get("NO_COLOR"):  # https://no-color.org: set and not empty
+        ctx.color = False
 
 
 # ---- validate ----------------------------------------------------------------------------
@@ -113,36 +116,51 @@ def validate(campaigns, recipients):
     "naming another gateway is refused.",
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation on a terminal.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No plan and no progress: warnings, errors, the final line."
+)
+@click.option(
+    "--verbose", "-v", is_flag=True, help="List every row the plan will not send, with why."
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the JSON summary on stdout instead of the closing lines.",
+)
 @reports_errors
-def run(campaign_file, sandbox, yes, **choices):
-    """Render, validate and send the campaign, then write the report."""
+def run(campaign_file, sandbox, yes, quiet, verbose, as_json, **choices):
+    """Plan the run, show the plan (and ask, on a terminal), send, then write the report.
+
+    Under cron every line on stderr starts with a UTC timestamp and campaign=NAME: a start
+    line with the plan's figures, a progress line every few seconds, one final line.
+    """
     from campaign_runner import campaign as campaign_mod
     from campaign_runner import run as run_mod
+    from campaign_runner.plan import EXAMPLES
 
     loaded = campaign_mod.load(campaign_file)
+    progress = Progress(sys.stderr.isatty(), enabled=not quiet)
+    asks = not (sandbox or choices["dry_run"] or yes) and interactive()
     options = run_mod.RunOptions(
         rehearsal=sandbox,
-        progress=progress_printer(),
+        progress=progress.show,
         notify=lambda line: click.echo(line, err=True),
+        approve=PlanShown(progress, asks, quiet).approve,
+        examples=None if verbose else EXAMPLES,
         **choices,
     )
-    asks = not (sandbox or options.dry_run or yes) and interactive()
-    if asks and not click.confirm(run_mod.confirmation_question(loaded, options), err=True):
-        click.echo("Nothing sent.", err=True)
-        sys.exit(ExitCode.INVALID)
     result = run_mod.run_campaign(loaded, options)
-    clear_progress()
-    print_warnings(result.warnings)
+    progress.finish(result.counts)
     for error in result.errors:
         click.echo(f"error: {error}", err=True)
     if result.crash is not None and os.environ.get("CAMPAIGN_DEBUG"):
         traceback.print_exception(result.crash)
-    click.echo(run_summary(result))
-    if result.rehearsal is not None:
-        rehearsal = result.rehearsal
-        click.echo(
-            f"sandbox received {rehearsal.received} message(s); bodies in {rehearsal.record}"
-        )
+    if as_json:
+        click.echo(json.dumps(result.record, indent=2, ensure_ascii=False))
+    elif not quiet:
+        click.echo(run_summary(result))
+    click.echo(final_line(loaded.name, result), err=True)
     sys.exit(result.exit_code)
 
 

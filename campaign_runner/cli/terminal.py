@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -28,7 +27,8 @@ def reports_errors(command):
             print_problems(error.problems)
             sys.exit(error.exit_code)
         except KeyboardInterrupt:
-            clear_progress()
+            if sys.stderr.isatty():
+                click.echo("\r\033[K", nl=False, err=True)  # off the progress bar's line
             click.echo("interrupted; nothing more was done", err=True)
             sys.exit(ExitCode.SIGINT)
 
@@ -53,40 +53,18 @@ def run_summary(result: Any) -> str:
             f"{left} recipient(s) were not attempted, and none already sent is sent twice"
         )
     if result.report and result.report.exists():
-        lines.append(f"report: {result.report}")
+        lines.append(f"report: {result.report.absolute()}")
+    elif result.summary and result.summary.exists():
+        lines.append(f"summary: {result.summary.absolute()}")
+    if result.rehearsal is not None:
+        received, record = result.rehearsal.received, result.rehearsal.record
+        lines.append(f"sandbox received {received} message(s); bodies in {record.absolute()}")
     return "\n".join(lines)
 
 
 def interactive() -> bool:
     """True when a person can answer a question (stdin and stderr are a terminal)."""
     return sys.stdin.isatty() and sys.stderr.isatty()
-
-
-def progress_printer() -> Callable[[Any], None]:
-    """A live line on a terminal; under cron, a plain line every few seconds."""
-    tty = sys.stderr.isatty()
-    started = time.monotonic()
-    last = [started]
-
-    def show(counts) -> None:
-        now = time.monotonic()
-        if not tty and now - last[0] < 5:
-            return
-        last[0] = now
-        done = sum(counts.values())
-        rate = done / (now - started) if now > started else 0
-        line = f"{done} rows: {format_counts(counts)} ({rate:.0f}/s)"
-        if tty:
-            click.echo("\r\033[K" + line, nl=False, err=True)
-        else:
-            click.echo(time.strftime("%H:%M:%S ") + line, err=True)
-
-    return show
-
-
-def clear_progress() -> None:
-    if sys.stderr.isatty():
-        click.echo("\r\033[K", nl=False, err=True)
 
 
 def print_warnings(warnings: Iterable[str]) -> None:

@@ -51,6 +51,11 @@ _MAX_BACKOFF_S = 60.0
 MAX_RETRY_AFTER_S = 300.0
 
 
+def encode_body(body: dict) -> bytes:
+    """BODY as a request carries it: compact JSON, UTF-8, non-ASCII text as written."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How one recipient's sending ended: SENT, FAILED, UNKNOWN (sent, never answered) or
@@ -176,21 +181,20 @@ class Sender:
 
     async def send(
         self,
-        body: dict,
+        content: bytes,
         connection: Connection,
         idempotency_key: str | None = None,
         paced: bool = False,
         progress: Progress | None = None,
     ) -> Outcome:
-        """POST BODY on CONNECTION until it is sent, fails for good, the retries run out, or
-        the run stops (then `cut_short`).
+        """POST CONTENT (a body from `encode_body`) on CONNECTION until it is sent, fails for
+        good, the retries run out, or the run stops (then `cut_short`).
 
         IDEMPOTENCY_KEY goes out as the `Idempotency-Key` header on every attempt, so a
         gateway that honours it (the sandbox does) never delivers one message twice.
         PACED: the caller already took the first attempt's token from `limiter`.
         PROGRESS is kept up to date, for the caller to read if it is cancelled meanwhile.
         """
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         headers = [*self._headers, (b"Content-Length", str(len(content)).encode())]
         if idempotency_key:
             headers.append((b"Idempotency-Key", idempotency_key.encode()))

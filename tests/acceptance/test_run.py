@@ -308,7 +308,9 @@ def test_on_a_terminal_run_asks_before_sending(answer, code, received, sandbox, 
         streams=("stdin", "stderr"),
         answer=answer,
     )
-    assert f"to up to 2 recipient(s) through {sandbox.messages_url}?" in question
+    plan, asked = question.split("[y/N]")[0].rsplit("\n", 1)
+    assert "to send now: 2" in plan and f"gateway: {sandbox.messages_url}" in plan
+    assert "Send campaign 'test-campaign' to 2 recipient(s) now?" in asked
     assert returncode == code
     assert len(sandbox.messages()) == received
 

@@ -527,7 +527,8 @@ def test_the_question_names_the_pinned_gateway(sandbox, tmp_path):
         streams=("stdin", "stderr"),
         answer="n",
     )
-    assert f"to up to 2 recipient(s) through {sandbox.messages_url}?" in question
+    plan = question.split("[y/N]")[0]
+    assert f"gateway: {sandbox.messages_url}" in plan and "to 2 recipient(s) now?" in plan
     assert returncode == 2 and sandbox.messages() == []
 
 
