@@ -190,11 +190,11 @@ class ReportWriter:
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> str | None:
-    """Write the machine-readable summary (for monitoring) next to the CSV report;
-    the reason when it could not be written."""
+    """Write the machine-readable summary (for monitoring, with its `version`: SUMMARY_VERSION)
+    next to the CSV report; the reason when it could not be written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"version": SUMMARY_VERSION, **summary}, indent=2) + "\n")
+        path.write_text(json.dumps(summary, indent=2) + "\n")
     except OSError as error:
         return f"cannot write the summary {path}: {error.strerror or error}"
     return None

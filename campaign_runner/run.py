@@ -43,7 +43,13 @@ from campaign_runner.lock import Lock
 from campaign_runner.outputs import check_outputs
 from campaign_runner.plan import EXAMPLES, DeliveryPolicy, Plan, Spool, make_plan
 from campaign_runner.prepare import PreparedRow, input_files, open_source, prepare
-from campaign_runner.report import ReportWriter, default_report_path, summary_path, write_summary
+from campaign_runner.report import (
+    SUMMARY_VERSION,
+    ReportWriter,
+    default_report_path,
+    summary_path,
+    write_summary,
+)
 from campaign_runner.schedule import Closed
 from campaign_runner.status import Status
 
@@ -232,11 +238,12 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
 
 
 def _stopped_before_sending(plan: Plan, options: RunOptions) -> tuple[ExitCode, str] | None:
-    """Why the run ends with its plan (the window is closed, the person said no), or None."""
-    closed = plan.closed
-    if closed is not None:
-        return ExitCode.OK, _nothing_sent_because(closed, plan)
-    if options.approve is not None and not options.approve(plan):
+    """Why the run ends with its plan (the window is closed, the person said no), or None.
+    The plan is shown (`approve`) in every case; the question is only asked if it can send."""
+    approved = options.approve is None or options.approve(plan)
+    if plan.closed is not None:
+        return ExitCode.OK, _nothing_sent_because(plan.closed, plan)
+    if not approved:
         return ExitCode.INVALID, "nothing sent: not confirmed"
     return None
 
@@ -269,7 +276,7 @@ def _ended_before_sending(
 def _write_summary(campaign: Campaign, result: RunResult, run_id: str, options: RunOptions) -> None:
     assert result.summary is not None or result.report is not None
     path = result.summary or summary_path(result.report)  # type: ignore[arg-type]
-    result.record = _summary(campaign, result, run_id, options)
+    result.record = {"version": SUMMARY_VERSION, **_summary(campaign, result, run_id, options)}
     failure = write_summary(path, result.record)
     if failure:
         result.errors.append(failure)
@@ -291,7 +298,7 @@ def _rows_to_fix_done(fix: RowsToFix | None, result: RunResult, options: RunOpti
     if fix.failure:
         result.errors.append(fix.failure)
     elif options.notify:
-        options.notify(f"rows to fix: {fix.written} in {fix.path}")
+        options.notify(f"rows to fix: {fix.written} in {fix.path.absolute()}")
 
 
 def _noted(rows: Iterator[PreparedRow], writer: ReportWriter) -> Iterator[PreparedRow]:

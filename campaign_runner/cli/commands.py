@@ -380,7 +380,7 @@ def init(kind, output, force):
     from campaign_runner import starters
 
     campaign_path, csv_path = starters.write_starter(kind, output or Path(f"{kind}.yaml"), force)
-    click.echo(f"wrote {campaign_path} and {csv_path}")
+    click.echo(f"wrote {campaign_path.absolute()} and {csv_path.absolute()}")
     click.echo(f"next: campaign validate {campaign_path} && campaign run {campaign_path} --sandbox")
 
 

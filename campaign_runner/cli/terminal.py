@@ -42,9 +42,12 @@ def print_problems(problems: Iterable[Problem]) -> None:
 
 def run_summary(result: Any) -> str:
     """The closing lines of a run: counts and rate, the reason, and where the report is."""
-    lines = [format_counts(result.counts)]
-    rate = result.attempted / result.duration_s if result.duration_s > 0 else 0.0
-    lines[0] += f" in {result.duration_s:.1f} s ({rate:.{0 if rate >= 10 else 1}f} messages/s)"
+    if result.counts or result.plan is None:
+        lines = [format_counts(result.counts)]
+        rate = result.attempted / result.duration_s if result.duration_s > 0 else 0.0
+        lines[0] += f" in {result.duration_s:.1f} s ({rate:.{0 if rate >= 10 else 1}f} messages/s)"
+    else:  # ended with its plan: the reason says why, and how many wait
+        lines = [f"{result.plan.rows} row(s) planned, none sent"]
     lines.append(result.reason)
     if result.exit_code in _INTERRUPTED:
         left = result.counts[Status.NOT_ATTEMPTED]

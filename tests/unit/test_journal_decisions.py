@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from campaign_runner.delivery import StopRule
-from campaign_runner.plan import DeliveryPolicy, earlier_outcome
 from campaign_runner.errors import ExitCode
 from campaign_runner.journal import Previous
+from campaign_runner.plan import DeliveryPolicy, earlier_outcome
 from campaign_runner.status import Status, format_counts
 
 SENT = Previous("sent", False, "wamid.1", 200, None)
