@@ -20,7 +20,7 @@ Shared vocabulary: `status.Status` (what happened to a row), `errors` (located p
 and exit codes), `gateway.answers` (what each Meta/Kong answer means), `ratelimit`
 (the one token bucket), `schedule` (when sending is allowed), `suggest` (did you mean),
 `outputs` (files a command writes never clobber its inputs). `cli` is a thin shell over
-`validate`, `run`, `preview`, `journal.read_state`, `sandbox` and `starters`.
+`validate`, `run`, `preview`, `monitor.read_status`, `sandbox` and `starters`.
 """
 
 __version__ = "0.1.0"

@@ -315,13 +315,16 @@ class Journal:
                 (_now(), exit_code, reason, json.dumps(counts), run_id),
             )
 
-    def status_counts(self) -> dict[str, int]:
-        """How many keys are in each state: sent, failed, unknown (left `sending`)."""
+    def status_counts(self, running: str | None = None) -> dict[str, int]:
+        """How many keys are in each state: sent, failed, unknown (left `sending`), and
+        in-flight (`sending` in RUNNING, the id of a run going on now)."""
         counts: dict[str, int] = {}
-        for status, permanent, n in self.db.execute(
-            "SELECT status, permanent, count(*) FROM deliveries GROUP BY status, permanent"
+        for status, permanent, now, n in self.db.execute(
+            "SELECT status, permanent, run_id IS ?, count(*) FROM deliveries"
+            " GROUP BY status, permanent, run_id IS ?",
+            (running, running),
         ):
-            name = {"sending": "unknown"}.get(status, status)
+            name = {"sending": "in-flight" if now and running else "unknown"}.get(status, status)
             if status == "failed":
                 name = "failed-permanent" if permanent else "failed-transient"
             counts[name] = counts.get(name, 0) + n
@@ -339,36 +342,3 @@ class Journal:
         run = dict(zip(keys, found, strict=True))
         run["counts"] = json.loads(run["counts"]) if run["counts"] else None
         return run
-
-
-@dataclass(frozen=True)
-class JournalState:
-    """What `campaign status` shows: the journal's counts per state and the last run."""
-
-    journal: Path
-    counts: dict[str, int]
-    last_run: dict[str, Any] | None
-    warnings: list[str]
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON form (`campaign status --json`)."""
-        return {
-            "journal": str(self.journal),
-            "counts": self.counts,
-            "last_run": self.last_run,
-            "warnings": self.warnings,
-        }
-
-
-def read_state(name: str, state_dir: Path | None = None) -> JournalState:
-    """The state of campaign NAME's journal, read without disturbing a run in progress."""
-    path = journal_path(state_dir or default_state_dir(), name)
-    warning = other_journals_warning(name, other_journals(name, path))
-    warnings = [warning] if warning else []
-    if not path.exists():
-        return JournalState(path, {}, None, warnings)
-    journal = Journal(path, readonly=True)
-    try:
-        return JournalState(path, journal.status_counts(), journal.last_run(), warnings)
-    finally:
-        journal.close()

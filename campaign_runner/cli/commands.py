@@ -335,28 +335,26 @@ def sandbox(
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable, for monitoring.")
 @reports_errors
 def status(campaign_file, state_dir, as_json):
-    """Show the journal: how many keys are sent, failed or unknown, and the last run."""
+    """Show whether a run is in progress (its pid), how the last run ended or that it died,
+    and the journal's counts: sent, failed, unknown.
+
+    Read-only: it never disturbs a run in progress nor creates the state folder or the
+    lock file. Exit 0
+    whatever the runs' state (read it from `state` in --json: running, finished, died or
+    never-run); 2 when the campaign file is invalid or the journal or the lock cannot be
+    read.
+    """
     from campaign_runner import campaign as campaign_mod
-    from campaign_runner.journal import read_state
+    from campaign_runner.monitor import read_status
 
     loaded = campaign_mod.load(campaign_file)
-    state = read_state(loaded.name, state_dir)
-    print_warnings(state.warnings)
+    found = read_status(loaded.name, state_dir)
+    print_warnings(found.warnings)
     if as_json:
-        click.echo(json.dumps({"version": 1, "campaign": loaded.name, **state.as_dict()}, indent=2))
+        click.echo(json.dumps(found.as_dict(), indent=2))
         return
-    click.echo(f"campaign {loaded.name}: journal {state.journal}")
-    if not state.counts:
-        click.echo("  no deliveries yet")
-    for name, count in sorted(state.counts.items()):
-        click.echo(f"  {name}: {count}")
-    last = state.last_run
-    if last:
-        click.echo(
-            f"  last run: started {last['started_at']}, "
-            f"ended {last['ended_at'] or '(running or killed)'}"
-            f", exit {last['exit_code']}: {last['reason']}"
-        )
+    for line in found.lines():
+        click.echo(line)
 
 
 # ---- init --------------------------------------------------------------------------------

@@ -1,0 +1,177 @@
+"""Where a campaign stands, for `campaign status`: whether a run is in progress now (the
+lock knows its pid), how the last run ended or that it died, and what the journal holds.
+
+Read without disturbing a run: the journal is opened read-only and the lock only probed;
+neither the state folder nor the lock file is ever created here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from campaign_runner.errors import printable
+from campaign_runner.journal import (
+    Journal,
+    default_state_dir,
+    journal_path,
+    lock_path,
+    other_journals,
+    other_journals_warning,
+)
+from campaign_runner.lock import Holder, Lock
+
+
+class RunState(StrEnum):
+    """The campaign's runs, as `campaign status --json` names them in `state`."""
+
+    NEVER_RUN = "never-run"  # no run was ever recorded, and none is going
+    RUNNING = "running"  # a process holds the lock now
+    FINISHED = "finished"  # the last run recorded its end (whatever its exit code)
+    DIED = "died"  # the last run never recorded an end, and no process holds the lock
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    """What `campaign status` shows; `lines()` for a person, `as_dict()` for a machine."""
+
+    name: str
+    journal: Path
+    counts: dict[str, int]  # keys per journal state: sent, failed-permanent, unknown...
+    last_run: dict[str, Any] | None  # the journal's record of the latest run
+    holder: Holder | None  # the process running the campaign now
+    warnings: list[str]
+
+    @property
+    def state(self) -> RunState:
+        """Running, finished, died or never run."""
+        if self.holder is not None:
+            return RunState.RUNNING
+        if self.last_run is None:
+            return RunState.NEVER_RUN
+        return RunState.FINISHED if self.last_run["ended_at"] else RunState.DIED
+
+    def run_sentence(self) -> str:
+        """The runs' state in words: in progress, ended, died, or never run."""
+        return _SENTENCES[self.state](self)
+
+    def lines(self) -> list[str]:
+        """The text a person reads, one section after another (see `SECTIONS`)."""
+        return [printable(line) for section in SECTIONS for line in section(self)]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (`campaign status --json`); absent values are null."""
+        return {
+            "version": 1,
+            "campaign": self.name,
+            "journal": str(self.journal),
+            "state": str(self.state),
+            "pid": self.holder.pid if self.holder else None,
+            "running_since": self.holder.started if self.holder else None,
+            "message": self.run_sentence(),
+            "counts": self.counts,
+            "last_run": self.last_run,
+            "warnings": self.warnings,
+        }
+
+
+def _running(status: CampaignStatus) -> str:
+    holder = status.holder
+    assert holder is not None
+    if holder.pid is None:
+        return "in progress (another process holds the lock)"
+    return f"in progress (pid {holder.pid}, started {holder.started})"
+
+
+def _ended(status: CampaignStatus) -> str:
+    run = status.last_run or {}
+    text = f"ended {_moment(run.get('ended_at'))}"
+    if run.get("exit_code") is not None:
+        text += f", exit {run['exit_code']}"
+    return f"{text}: {run['reason']}" if run.get("reason") else text
+
+
+def _died(status: CampaignStatus) -> str:
+    started = _moment((status.last_run or {}).get("started_at"))
+    return (
+        f"died: started {started} and never finished (killed or the machine stopped); "
+        "run it again to continue: no one already sent is sent twice"
+    )
+
+
+_SENTENCES: dict[RunState, Callable[[CampaignStatus], str]] = {
+    RunState.RUNNING: _running,
+    RunState.FINISHED: _ended,
+    RunState.DIED: _died,
+    RunState.NEVER_RUN: lambda status: "never run",
+}
+
+
+def _moment(stored: str | None) -> str:
+    """A time the journal stored, as ISO 8601 in UTC to the second (what the logs show)."""
+    if not stored:
+        return "at an unknown time"
+    try:
+        moment = datetime.fromisoformat(stored)
+    except ValueError:
+        return stored
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _heading(status: CampaignStatus) -> list[str]:
+    return [f"campaign {status.name}: journal {status.journal}"]
+
+
+def _run(status: CampaignStatus) -> list[str]:
+    return [f"  last run: {status.run_sentence()}"]
+
+
+def _counts(status: CampaignStatus) -> list[str]:
+    if not status.counts:
+        return ["  no deliveries yet"]
+    return [f"  {name}: {count}" for name, count in sorted(status.counts.items())]
+
+
+# The sections of the text, in order; a new line (how many are left...) is one more function.
+SECTIONS: tuple[Callable[[CampaignStatus], list[str]], ...] = (_heading, _run, _counts)
+
+
+def read_status(name: str, state_dir: Path | None = None) -> CampaignStatus:
+    """Where campaign NAME stands, read without disturbing a run in progress.
+
+    `CampaignInvalid` when the journal or the lock file exists but cannot be read.
+    """
+    state_dir = state_dir or default_state_dir()
+    journal, lock = journal_path(state_dir, name), lock_path(state_dir, name)
+    warning = other_journals_warning(name, other_journals(name, journal))
+    # The lock is probed before and after the journal is read: a run holding it at the end
+    # is in progress; one that let go meanwhile wrote its end first, and one that took it
+    # meanwhile may have begun: read the journal again in either case.
+    before = Lock.holder(lock)
+    counts, last_run = _read_journal(journal, running=before is not None)
+    holder = Lock.holder(lock)
+    if (before is None) != (holder is None):
+        counts, last_run = _read_journal(journal, running=holder is not None)
+    return CampaignStatus(name, journal, counts, last_run, holder, [warning] if warning else [])
+
+
+def _read_journal(path: Path, running: bool) -> tuple[dict[str, int], dict[str, Any] | None]:
+    """The journal's counts per state and its last run (none for a journal not yet made).
+
+    While a run is RUNNING, the keys its own run left `sending` are in flight, not unknown.
+    """
+    if not path.exists():
+        return {}, None
+    journal = Journal(path, readonly=True)
+    try:
+        last_run = journal.last_run()
+        going = last_run["run_id"] if running and last_run and not last_run["ended_at"] else None
+        return journal.status_counts(going), last_run
+    finally:
+        journal.close()
