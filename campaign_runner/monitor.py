@@ -14,7 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from campaign_runner.errors import printable
+from campaign_runner.campaign import Campaign
+from campaign_runner.errors import CampaignError, printable
 from campaign_runner.journal import (
     Journal,
     default_state_dir,
@@ -45,6 +46,7 @@ class CampaignStatus:
     last_run: dict[str, Any] | None  # the journal's record of the latest run
     holder: Holder | None  # the process running the campaign now
     warnings: list[str]
+    left: Left | None = None  # what a run would send now (`with_left`)
 
     @property
     def state(self) -> RunState:
@@ -75,8 +77,31 @@ class CampaignStatus:
             "message": self.run_sentence(),
             "counts": self.counts,
             "last_run": self.last_run,
+            "rows": self.left.rows if self.left else None,
+            "left": self.left.to_send if self.left else None,
             "warnings": self.warnings,
         }
+
+
+@dataclass(frozen=True)
+class Left:
+    """How many recipients a run would send now, of how many rows; or why that is unknown."""
+
+    rows: int | None = None
+    to_send: int | None = None
+    problem: str | None = None
+
+
+def left_to_send(campaign: Campaign, state_dir: Path | None = None) -> Left:
+    """Plan the campaign without sending (no lock taken, nothing written): what is left."""
+    from campaign_runner.run import RunOptions, plan_only
+
+    try:
+        plan = plan_only(campaign, RunOptions(state_dir=state_dir))
+    except CampaignError as error:
+        first = error.problems[0] if error.problems else None
+        return Left(problem=f"{first.file}: {first.message}" if first else "unreadable")
+    return Left(plan.rows, plan.to_send)
 
 
 def _running(status: CampaignStatus) -> str:
@@ -132,6 +157,15 @@ def _run(status: CampaignStatus) -> list[str]:
     return [f"  last run: {status.run_sentence()}"]
 
 
+def _left(status: CampaignStatus) -> list[str]:
+    left = status.left
+    if left is None:
+        return []
+    if left.problem is not None:
+        return [f"  left: cannot tell: {left.problem}"]
+    return [f"  left: {left.to_send} to send of {left.rows} row(s)"]
+
+
 def _counts(status: CampaignStatus) -> list[str]:
     if not status.counts:
         return ["  no deliveries yet"]
@@ -139,7 +173,7 @@ def _counts(status: CampaignStatus) -> list[str]:
 
 
 # The sections of the text, in order; a new line (how many are left...) is one more function.
-SECTIONS: tuple[Callable[[CampaignStatus], list[str]], ...] = (_heading, _run, _counts)
+SECTIONS: tuple[Callable[[CampaignStatus], list[str]], ...] = (_heading, _run, _left, _counts)
 
 
 def read_status(name: str, state_dir: Path | None = None) -> CampaignStatus:

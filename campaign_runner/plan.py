@@ -180,9 +180,10 @@ def make_plan(
     rows: Iterator[PreparedRow],
     journal: Journal | None,
     policy: DeliveryPolicy,
-    spool: Spool,
+    spool: Spool | None,
 ) -> Plan:
-    """Decide every prepared row against the journal; count it into PLAN and keep it in SPOOL."""
+    """Decide every prepared row against the journal; count it into PLAN and keep it in SPOOL
+    (None: only count, for `campaign status`)."""
     name = plan.campaign
     # A journal empty at the start knows no key: a first run skips one lookup per row.
     knows_keys = journal is not None and not journal.is_empty()
@@ -196,7 +197,8 @@ def make_plan(
             assert item.body is not None  # a ready row always has one
             item.content = encode_body(item.body)
         item.body = None  # the spool keeps the bytes; the plan keeps only its sample
-        spool.add(item)
+        if spool is not None:
+            spool.add(item)
     return plan
 
 

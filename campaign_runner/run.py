@@ -237,6 +237,19 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
     return result
 
 
+def plan_only(campaign: Campaign, options: RunOptions) -> Plan:
+    """The plan a run would make now, without its lock and without writing anything (for
+    `campaign status`: how many are left)."""
+    journal_file, _ = _state_files(campaign, options)
+    with ExitStack() as stack:
+        source = open_source(campaign, options.recipients)
+        stack.callback(source.close)
+        journal = _open_journal(stack, journal_file, readonly=True)
+        plan = Plan(campaign.name, str(source.table.path.absolute()), warnings=source.warnings)
+        policy = _policy(options, ignore_schedule=False)
+        return make_plan(plan, prepare(source, options.limit), journal, policy, None)
+
+
 def _stopped_before_sending(plan: Plan, options: RunOptions) -> tuple[ExitCode, str] | None:
     """Why the run ends with its plan (the window is closed, the person said no), or None.
     The plan is shown (`approve`) in every case; the question is only asked if it can send."""

@@ -4,6 +4,7 @@ imported inside the commands so `campaign --help` is quick."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -345,10 +346,11 @@ def status(campaign_file, state_dir, as_json):
     read.
     """
     from campaign_runner import campaign as campaign_mod
-    from campaign_runner.monitor import read_status
+    from campaign_runner.monitor import left_to_send, read_status
 
     loaded = campaign_mod.load(campaign_file)
     found = read_status(loaded.name, state_dir)
+    found = dataclasses.replace(found, left=left_to_send(loaded, state_dir))
     print_warnings(found.warnings)
     if as_json:
         click.echo(json.dumps(found.as_dict(), indent=2))

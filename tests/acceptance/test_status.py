@@ -54,9 +54,14 @@ def wait_for(condition, timeout: float = 30.0) -> None:
 def test_a_campaign_never_run_says_so_and_creates_nothing(sandbox, tmp_path):
     path = write_campaign(tmp_path, gateway_url=sandbox.messages_url)
     text = status_text(path, tmp_path)
-    assert text.splitlines()[1:] == ["  last run: never run", "  no deliveries yet"]
+    assert text.splitlines()[1:] == [
+        "  last run: never run",
+        "  left: 2 to send of 2 row(s)",
+        "  no deliveries yet",
+    ]
     found = status_json(path, tmp_path)
     assert found["state"] == "never-run" and found["message"] == "never run"
+    assert found["left"] == found["rows"] == 2
     assert found["pid"] is None and found["running_since"] is None and found["last_run"] is None
     assert not (tmp_path / "state").exists()  # no state folder, hence no lock file either
 
@@ -117,6 +122,9 @@ def test_a_run_killed_with_sigkill_reads_as_died_and_how_to_continue(sandbox_fac
     assert found["state"] == "died" and found["pid"] is None and found["running_since"] is None
     assert found["last_run"]["ended_at"] is None and found["message"].startswith("died: started")
     assert set(found["counts"]) <= {"sent", "unknown"}  # in flight at the kill: in doubt now
+    # Left: every row not sent and not in doubt (the plan a run would make now).
+    assert found["left"] == 100 - sum(found["counts"].values()) and found["rows"] == 100
+    assert f"  left: {found['left']} to send of 100 row(s)" in text
     # The stale pid the killed run left in its lock file is not taken for a live run.
     assert (tmp_path / "state" / "test-campaign.lock").read_text().startswith(f"pid {process.pid}")
     # Run again as it says: it finishes, and status says so.
@@ -133,6 +141,7 @@ def test_after_a_clean_end_status_says_when_and_how_it_ended(sandbox, tmp_path):
     text = status_text(path, tmp_path)
     assert text.splitlines()[1:] == [
         f"  last run: ended {utc_second(summary['ended_at'])}, exit 0: {summary['reason']}",
+        "  left: 0 to send of 3 row(s)",
         "  sent: 3",
     ]
     found = status_json(path, tmp_path)
@@ -175,3 +184,13 @@ def test_a_lock_file_that_cannot_be_read_is_exit_2_not_a_guess(sandbox, tmp_path
     assert result.exit_code == 2
     assert f"{lock}: cannot read the campaign's lock" in result.output
     assert "cannot tell whether a run is in progress" in result.output
+
+
+def test_when_the_recipients_cannot_be_read_status_says_so_and_still_answers(sandbox, tmp_path):
+    path = write_campaign(tmp_path, rows=people(2), gateway_url=sandbox.messages_url)
+    assert cli(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path)).exit_code == 0
+    (tmp_path / "recipients.csv").unlink()
+    text = status_text(path, tmp_path)
+    assert re.search(r"^  left: cannot tell: .*recipients\.csv: ", text, re.M), text
+    found = status_json(path, tmp_path)
+    assert found["left"] is None and found["state"] == "finished" and found["counts"] == {"sent": 2}
