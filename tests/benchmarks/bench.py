@@ -42,7 +42,7 @@ BARE_LOOP = HERE / "bare_loop.py"
 EXAMPLE = REPO / "campaigns" / "abandoned-cart.yaml"
 APIKEY_ENV = "BENCH_APIKEY"
 APIKEY = "bench-key"
-SECTIONS = ("help", "dry-run", "sequential", "concurrency", "nginx")
+SECTIONS = ("help", "dry-run", "sequential", "plan", "concurrency", "nginx")
 NGINX_ANSWER = (
     '{"messaging_product":"whatsapp","contacts":[{"input":"+5511","wa_id":"5511"}],'
     '"messages":[{"id":"wamid.BENCH"}]}'
@@ -57,6 +57,9 @@ CONCURRENCY_TARGET = 64
 CONCURRENCY_MIN_PER_S = 1_000
 LATENCY_MS = 50
 HELP_MAX_MS = 300
+PLAN_MAX_EXTRA_CPU = 0.10  # issue 12: plan + send at most 10% more CPU per message than before
+# The last commit before the plan (issue 12): `run` then rendered each row as it sent it.
+PLAN_BASELINE = "37dfd3e3de84466a667f09a3956dfcc32d39b446"
 BUSY_LOAD = 0.5  # a 1-minute load average above this means something else is running
 
 NAMES = (
@@ -134,8 +137,15 @@ class Processes:
         self.alive: list[subprocess.Popen] = []
         self._ids = itertools.count(1)
 
-    def run(self, argv: list[str], timeout_s: float, stdout: Path | None = None) -> Child:
-        """Run ARGV to the end; its wall time and peak RSS come from wait4."""
+    def run(
+        self,
+        argv: list[str],
+        timeout_s: float,
+        stdout: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Child:
+        """Run ARGV to the end (in ENV, default the bench's); wall time, CPU and peak RSS
+        come from wait4."""
         n = next(self._ids)
         out = stdout or self.folder / f"child-{n}.out"
         err = self.folder / f"child-{n}.err"
@@ -147,7 +157,7 @@ class Processes:
                 stdout=out_file,
                 stderr=err_file,
                 cwd=self.folder,
-                env=self.env,
+                env=env or self.env,
                 start_new_session=True,
             )
         self.alive.append(proc)
@@ -369,6 +379,7 @@ class Bench:
         dry_run: bool = False,
         limit: int | None = None,
         timeout_s: float = 900,
+        source: Path | None = None,
     ) -> dict:
         """One `campaign run` in its own process; its summary's figures and its peak memory."""
         n = next(self._ids)
@@ -390,8 +401,11 @@ class Bench:
             argv.append("--dry-run")
         if limit:
             argv += ["--limit", str(limit)]
+        env = None
+        if source is not None:  # another checkout of the runner (the plan's baseline)
+            env = {**self.procs.env, "PYTHONPATH": str(source)}
         gateway_before = cpu_seconds(self.gateway)
-        child = self.procs.run(argv, timeout_s)
+        child = self.procs.run(argv, timeout_s, env=env)
         gateway_cpu = cpu_seconds(self.gateway) - gateway_before
         summary_file = report.with_suffix(".json")
         if not summary_file.exists():
@@ -416,6 +430,7 @@ class Bench:
             "per_s": done / duration,
             "wall_s": round(child.wall_s, 3),
             "peak_rss_mb": round(child.peak_rss_mb, 1),
+            "cpu_s": round(child.cpu_s, 3),  # the whole process: start-up, plan, send, report
             **self._cpu_shares(child, gateway_cpu, duration),
         }
 
@@ -684,6 +699,64 @@ class Bench:
             "ratio_vs_async": round(ratio_async, 3),
         }
 
+    def plan(self) -> None:
+        """Issue 12: the plan's cost. The same sequential send, by this runner (plan, then
+        send from the plan's spool) and by the last commit before the plan, interleaved."""
+        count, repeats = self.sizes.sequential, self.sizes.repeats
+        baseline = checkout(PLAN_BASELINE, self.folder / "baseline")
+        url = self.sandbox(0)
+        try:
+            campaign = write_campaign(self.folder / "plan.yaml", self.send_csv(), url)
+            kinds: dict[str, list[dict]] = {"before": [], "now": []}
+            for _ in range(repeats):
+                kinds["before"].append(self.runner_run(campaign, limit=count, source=baseline))
+                kinds["now"].append(self.runner_run(campaign, limit=count))
+        finally:
+            self.stop_gateway()
+            remove_checkout(baseline)
+        per_message = {
+            kind: sorted(1e6 * r["cpu_s"] / r["messages"] for r in runs)[len(runs) // 2]
+            for kind, runs in kinds.items()
+        }
+        extra = per_message["now"] / per_message["before"] - 1
+        verdict = self.check(
+            f"plan + send: <= {PLAN_MAX_EXTRA_CPU:.0%} more CPU per message than send alone",
+            f"{extra:+.1%}",
+            extra <= PLAN_MAX_EXTRA_CPU,
+        )
+        labels = {
+            "before": f"send alone (commit {PLAN_BASELINE[:7]}, before the plan)",
+            "now": "plan, then send (this checkout)",
+        }
+        rows = [
+            [
+                labels[kind],
+                f"{per_message[kind]:.0f}",
+                ", ".join(f"{r['per_s']:,.0f}" for r in runs),
+                f"{extra:+.1%}" if kind == "now" else "",
+                f"<= +{PLAN_MAX_EXTRA_CPU:.0%}" if kind == "now" else "",
+                verdict if kind == "now" else "",
+            ]
+            for kind, runs in kinds.items()
+        ]
+        print_table(
+            f"3. the plan's cost: a sequential send of {count:,} messages, CPU per message",
+            ["runner", "CPU us/msg", "msgs/s each run", "extra", "target", ""],
+            rows,
+            notes=[
+                f"median of {repeats} runs each, interleaved, same sandbox process and CSV; "
+                "CPU = the whole child process (wait4 user + system): start-up, plan, send, "
+                "report",
+            ],
+        )
+        self.results["plan"] = {
+            "messages": count,
+            "baseline": PLAN_BASELINE,
+            "runs": kinds,
+            "cpu_us_per_message": per_message,
+            "extra_cpu": round(extra, 4),
+        }
+
     def concurrency(self) -> None:
         url = self.sandbox(LATENCY_MS)
         rows, figures = [], {}
@@ -724,7 +797,7 @@ class Bench:
         finally:
             self.stop_gateway()
         print_table(
-            f"3. concurrency against the sandbox with {LATENCY_MS} ms added latency (journal on)",
+            f"4. concurrency against the sandbox with {LATENCY_MS} ms added latency (journal on)",
             [
                 "concurrency",
                 "messages",
@@ -751,7 +824,7 @@ class Bench:
         if binary is None and install:
             binary = install_nginx()
         if binary is None:
-            print_section("4. the runner against a plain nginx on loopback")
+            print_section("5. the runner against a plain nginx on loopback")
             print(
                 "  skipped: nginx is not installed. Install it with `apt-get install nginx-light`"
                 " (as root),\n  or rerun as root with --install-nginx."
@@ -804,7 +877,7 @@ class Bench:
             )
         notes.append(CPU_NOTE)
         print_table(
-            "4. the runner against a plain nginx on loopback (no latency)",
+            "5. the runner against a plain nginx on loopback (no latency)",
             [
                 "concurrency",
                 "messages",
@@ -972,6 +1045,24 @@ def machine_facts(runner_where: str) -> dict:
     }
 
 
+def checkout(commit: str, where: Path) -> Path:
+    """The runner's source at COMMIT, in a detached git worktree at WHERE."""
+    done = subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "add", "--detach", str(where), commit],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"cannot check out {commit[:7]} (a git clone is needed): {done.stderr}")
+    return where
+
+
+def remove_checkout(where: Path) -> None:
+    subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "remove", "--force", str(where)], capture_output=True
+    )
+
+
 def locate_runner() -> tuple[str, str | None]:
     """Where `python -m campaign_runner` comes from; the source tree when not installed."""
     spec = importlib.util.find_spec("campaign_runner")
@@ -1033,6 +1124,7 @@ def run_sections(bench: Bench, sections: tuple[str, ...], install_nginx: bool) -
         "help": bench.help_timing,
         "dry-run": bench.dry_run,
         "sequential": bench.sequential,
+        "plan": bench.plan,
         "concurrency": bench.concurrency,
         "nginx": lambda: bench.nginx(install_nginx),
     }
@@ -1078,7 +1170,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(folder, ignore_errors=True)
     elapsed = time.monotonic() - started
     if bench.targets:
-        print_table("targets (issue 6)", ["target", "measured", ""], bench.targets)
+        print_table("targets", ["target", "measured", ""], bench.targets)
         bench.results["targets"] = [
             {"target": t, "measured": m, "verdict": v} for t, m, v in bench.targets
         ]
