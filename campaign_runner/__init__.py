@@ -9,12 +9,14 @@ How a campaign flows through the package, one module (or package) a step:
                                              │
             ┌────────────────────────────────┼─────────────────────────────┐
             ▼                                ▼                             ▼
-        validate                    run ─► delivery ─► gateway/       preview/
-     (count, explain)          (lock, journal,      (sender, answers,  (model, then text,
-                                report, rehearsal)   transport)         jsonl, html)
-                                      │                  ▲
-                                      ▼                  │ over HTTP
-                           journal + report + summary   sandbox/ (a fake Kong + Meta gateway)
+        validate              run ─► plan ─► delivery ─► gateway/     preview/
+     (count, explain)   (lock, journal,  (journal       (sender,      (model, then text,
+                         approval,        decisions,     answers,      jsonl, html)
+                         report,          spool)         transport)
+                         rehearsal)                          ▲
+                                │                            │ over HTTP
+                                ▼                       sandbox/ (a fake Kong + Meta gateway)
+                     journal + report + summary
 
 Shared vocabulary: `status.Status` (what happened to a row), `errors` (located problems
 and exit codes), `gateway.answers` (what each Meta/Kong answer means), `ratelimit`
