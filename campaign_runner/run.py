@@ -203,7 +203,7 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
             examples_limit=options.examples,
         )
         spool = stack.enter_context(_removed(Spool()))
-        make_plan(plan, prepare(source, options.limit), journal, policy, spool)
+        make_plan(plan, prepare(source, options.limit), journal, policy, spool, sends)
         stopped = _stopped_before_sending(plan, options)
         if stopped is not None:
             return _ended_before_sending(campaign, options, plan, stopped, started, report)
