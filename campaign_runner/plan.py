@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from campaign_runner.gateway.sender import encode_body
 from campaign_runner.journal import Journal, Previous
@@ -109,9 +110,17 @@ class Plan:
             "rows": self.rows,
             "to_send": self.to_send,
             "counts": {str(s): n for s, n in self.counts.items() if s is not Status.READY},
-            "gateway": self.gateway,
+            "gateway": shown_url(self.gateway) if self.gateway else None,
             "window": None if self.closed is None else self.closed.reason,
         }
+
+
+def shown_url(url: str) -> str:
+    """URL as plans and summaries show it: scheme, host, port and path; never a query, since
+    gateway parameters may carry keys, nor a user or password."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or '?'}{port}{parts.path}"
 
 
 class Spool:

@@ -21,7 +21,7 @@ from campaign_runner.cli.params import (
     recipients_option,
     state_option,
 )
-from campaign_runner.cli.runlog import PlanShown, Progress, final_line
+from campaign_runner.cli.runlog import PlanShown, Progress, final_line, refused
 from campaign_runner.cli.terminal import (
     ROLE_STYLES,
     interactive,
@@ -30,7 +30,7 @@ from campaign_runner.cli.terminal import (
     reports_errors,
     run_summary,
 )
-from campaign_runner.errors import ExitCode
+from campaign_runner.errors import CampaignError, ExitCode
 from campaign_runner.schemas import MESSAGE_TYPES
 
 
@@ -140,7 +140,7 @@ def run(campaign_file, sandbox, yes, quiet, verbose, as_json, **choices):
     from campaign_runner import run as run_mod
     from campaign_runner.plan import EXAMPLES
 
-    loaded = campaign_mod.load(campaign_file)
+    name = Path(campaign_file).stem  # until the file is read: what the log lines say
     progress = Progress(sys.stderr.isatty(), enabled=not quiet)
     asks = not (sandbox or choices["dry_run"] or yes) and interactive()
     options = run_mod.RunOptions(
@@ -151,10 +151,16 @@ def run(campaign_file, sandbox, yes, quiet, verbose, as_json, **choices):
         examples=None if verbose else EXAMPLES,
         **choices,
     )
-    result = run_mod.run_campaign(loaded, options)
+    try:
+        loaded = campaign_mod.load(campaign_file)
+        name = loaded.name
+        result = run_mod.run_campaign(loaded, options)
+    except CampaignError as refusal:  # nothing was sent: say so in the log as every run does
+        progress.finish({})
+        refused(name, refusal, as_json)
     progress.finish(result.counts)
-    for error in result.errors:
-        click.echo(f"error: {error}", err=True)
+    for failure in result.errors:
+        click.echo(f"error: {failure}", err=True)
     if result.crash is not None and os.environ.get("CAMPAIGN_DEBUG"):
         traceback.print_exception(result.crash)
     if as_json:

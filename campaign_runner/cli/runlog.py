@@ -18,12 +18,13 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import click
 
-from campaign_runner.plan import Plan
+from campaign_runner.errors import CampaignError
+from campaign_runner.plan import Plan, shown_url
 from campaign_runner.status import Status
 
 CRON_PROGRESS_EVERY_S = 5.0  # one progress line per this many seconds in a log file
@@ -63,11 +64,7 @@ def gateway_host(url: str | None) -> str:
 
 def _gateway_shown(url: str | None) -> str:
     """The gateway for a person: scheme, host and path; no query, since params may be keys."""
-    if not url:
-        return "none: a dry run sends nothing"
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    return shown_url(url) if url else "none: a dry run sends nothing"
 
 
 def _counts(counts: Mapping[Status, int]) -> dict[str, int]:
@@ -138,6 +135,22 @@ def final_line(campaign: str, result: Any) -> str:
         fields["summary"] = result.summary.absolute()
     fields["reason"] = result.reason
     return log_line(campaign, None, **fields)
+
+
+def refused(campaign: str, error: CampaignError, as_json: bool) -> NoReturn:
+    """End a run that could not start (a broken file, a busy campaign...): its problems,
+    then the final line like any run's (and the JSON on stdout with `--json`); exit."""
+    from campaign_runner.cli.terminal import print_problems
+
+    print_problems(error.problems)
+    first = error.problems[0].message if error.problems else "refused"
+    reason = f"nothing sent: {first}"
+    if as_json:
+        problems = [str(problem) for problem in error.problems]
+        record = {"version": 1, "campaign": campaign, "exit_code": int(error.exit_code)}
+        click.echo(json.dumps({**record, "reason": reason, "problems": problems}, indent=2))
+    click.echo(log_line(campaign, None, exit=int(error.exit_code), reason=reason), err=True)
+    sys.exit(error.exit_code)
 
 
 # ---- progress ----------------------------------------------------------------------------
@@ -244,8 +257,17 @@ class PlanShown:
                     click.echo(line, err=True)
         if plan.closed is not None:
             return True  # nothing will be sent: the run ends after its plan
-        if self.asks and plan.to_send and not click.confirm(question(plan), err=True):
+        if self.asks and plan.to_send and not _confirmed(question(plan)):
             click.echo("Nothing sent.", err=True)
             return False
         self.progress.start(plan)
         return True
+
+
+def _confirmed(asked: str) -> bool:
+    """The person's answer; Ctrl-C or end of input at the question is a no."""
+    try:
+        return click.confirm(asked, err=True)
+    except click.Abort:
+        click.echo("", err=True)
+        return False

@@ -250,3 +250,33 @@ def test_shell_completion_scripts_come_from_the_command(tmp_path):
             text=True,
         )
         assert done.returncode == 0 and marker in done.stdout, shell
+
+
+# ---- a run that cannot start still ends with its line ---------------------------------------
+
+
+def test_a_broken_campaign_under_cron_ends_with_a_final_line_and_json(tmp_path):
+    path = tmp_path / "promo.yaml"
+    path.write_text("name: promo\nrecipients: [\n", encoding="utf-8")
+    done = campaign_process(["run", path, "--json"], env=env_for(tmp_path))
+    assert done.returncode == 2
+    final = lines_of(done.stderr)[-1]
+    assert re.fullmatch(STAMP + r' campaign=promo exit=2 reason="nothing sent: .+"', final)
+    result = json.loads(done.stdout)
+    assert result["exit_code"] == 2 and result["reason"].startswith("nothing sent: ")
+    assert result["problems"] and result["problems"][0].startswith(f"{path}:2:")
+
+
+def test_a_busy_campaign_ends_with_exit_4_in_its_final_line(sandbox, tmp_path):
+    import fcntl
+
+    path = write_campaign(tmp_path, gateway_url=sandbox.messages_url)
+    (tmp_path / "state").mkdir()
+    with open(tmp_path / "state" / "test-campaign.lock", "w") as held:
+        held.write("pid 4242, started 2026-11-28T18:00:00Z")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX)
+        done = campaign_process(["run", path, "--report", tmp_path / "r.csv"], env_for(tmp_path))
+    assert done.returncode == 4 and sandbox.messages() == []
+    final = lines_of(done.stderr)[-1]
+    assert re.fullmatch(STAMP + r' campaign=test-campaign exit=4 reason=".*pid 4242.*"', final)
