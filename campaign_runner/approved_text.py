@@ -143,9 +143,9 @@ def check(document: Mapping[str, Any], source: SourceMap, file_text: str) -> lis
         return [
             where.at_path(
                 ("preview",),
-                f"preview: is for template messages, whose text Meta fills in; this message is "
-                f"{message.get('type')!r} and already shows what the customer reads: "
-                "remove preview:",
+                f"preview: holds the approved text of a template message; this message's "
+                f"type is {message.get('type')!r}, whose preview already shows what the "
+                "customer reads: remove preview:",
                 at_key=True,
             )
         ]
@@ -216,6 +216,10 @@ def _not_a_slot(written: str, inside: str) -> str:
         f"{_short(written)} is not a template slot: slots are numbered from {{{{1}}}} or "
         f"named in lower case, {{{{first_name}}}}, with no spaces; write {fix}"
     )
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
 
 
 def _short(text: str, most: int = 40) -> str:
@@ -292,7 +296,8 @@ def _header_kind(where: _Where, text: str, found: tuple[int, dict] | None) -> li
             return [
                 where.at_path(
                     ("preview", "header_text"),
-                    f"the message's header is a {kind}, and header_text is for a text header: "
+                    f"the message's header is {_a(str(kind))}, and header_text is for a text "
+                    "header: "
                     "remove header_text",
                 )
             ]

@@ -113,7 +113,7 @@ class Preview:
         the folder a run of this campaign writes its reports to (`run.report_folder`), never
         the folder the command was started in; checked to be none of the files it reads."""
         folder = report_folder(self.campaign, RunOptions())
-        path = (output or folder / html.page_name(self.campaign.name)).absolute()
+        path = Path(os.path.abspath(output or folder / html.page_name(self.campaign.name)))
         check_outputs({"the preview page": path}, input_files(self.campaign, self._recipients))
         return path
 
