@@ -38,8 +38,9 @@ BODY_ONLY_LIMIT = 32768
 HEADER_LIMIT = 60
 HEADER_SLOTS = 1
 
-# `{{ ... }}` as written, so a slot that is not Meta's (`{{ 1 }}`, `{{Name}}`) is reported.
-_BRACES = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+# `{{ ... }}` on one line, as written, so a slot that is not Meta's (`{{ 1 }}`, `{{Name}}`)
+# is reported; a `{{` this does not match is a slot never closed.
+_BRACES = re.compile(r"\{\{([^{}\n]*)\}\}")
 _NUMBERED = re.compile(r"[1-9][0-9]*")
 _NAMED = re.compile(r"[a-z_][a-z0-9_]*")
 # YAML's line breaks (PyYAML counts lines on these), to turn a position into line:column.
