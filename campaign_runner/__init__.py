@@ -2,7 +2,7 @@
 
 How a campaign flows through the package, one module (or package) a step:
 
-    campaign.yaml ─► yaml_source ─► campaign (+ schemas, schedule) ─► Campaign
+    campaign.yaml ─► yaml_source ─► campaign (+ schemas, schedule, approved_text) ─► Campaign
     recipients.csv ─► recipients (+ phones) ─┐
                                              ▼
                       render + schemas ─► prepare ─► PreparedRow (Status.READY + body, or why not)

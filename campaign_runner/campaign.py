@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from campaign_runner import schemas
+from campaign_runner import approved_text, schemas
 from campaign_runner.errors import CampaignInvalid, Problem
 from campaign_runner.gateway import trust
 from campaign_runner.schedule import Schedule, parse_moment, parse_window
@@ -92,6 +92,7 @@ class Campaign:
     message: dict[str, Any]
     source: SourceMap
     report_dir: Path | None = None  # `report_dir:`, relative to the campaign file
+    preview: approved_text.ApprovedText | None = None  # `preview:`: shown, never sent
 
 
 def load(path: str | os.PathLike) -> Campaign:
@@ -101,6 +102,8 @@ def load(path: str | os.PathLike) -> Campaign:
     text = read_campaign_text(path)
     document, source = parse_yaml(text, shown)
     problems = check_document(document, source)
+    if not problems:  # the approved text is compared with a message known to be well formed
+        problems = approved_text.check(document, source, text)
     if problems:
         raise CampaignInvalid(problems)
     return _build(path, document, source)
@@ -257,8 +260,9 @@ def _build(path: Path, doc: dict, source: SourceMap) -> Campaign:
     gateway = _gateway(doc.get("gateway") or {})
     send = _send(doc.get("send") or {})
     report_dir = path.parent / doc["report_dir"] if doc.get("report_dir") else None
+    preview = approved_text.parse(doc.get("preview"))
     return Campaign(
-        path, doc["name"], recipients, gateway, send, doc["message"], source, report_dir
+        path, doc["name"], recipients, gateway, send, doc["message"], source, report_dir, preview
     )
 
 

@@ -90,6 +90,15 @@ message:
         parameters:
           - type: text
             text: "[target_url]"   # appended to the button's URL
+
+# Only for `campaign preview`, never sent: the approved template's text, copied from
+# WhatsApp Manager, so the preview shows the sentence each customer reads. {{1}} takes the
+# body's 1st parameter, {{2}} the 2nd... (or {{first_name}} the one with that parameter_name).
+# A slot with no value, or a value with no slot, stops the campaign before anything is sent.
+preview:
+  template_text: |-
+    Olá {{1}}, você deixou itens no seu carrinho.
+    Toque no botão abaixo para finalizar a compra.
 """,
         {
             "target_url": [

@@ -194,7 +194,7 @@ def run(campaign_file, sandbox, yes, quiet, verbose, as_json, **choices):
 @click.option(
     "--output",
     type=OutputFile(),
-    help="HTML file to write (default reports/NAME-preview.html).",
+    help="HTML file to write (default: NAME-preview.html in the campaign's report folder).",
 )
 @reports_errors
 def preview(campaign_file, recipients, limit, sample, show_all, fmt, output):

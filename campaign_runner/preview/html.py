@@ -35,8 +35,6 @@ from campaign_runner.preview.message import (
 )
 from campaign_runner.preview.model import ShownRow, Summary, in_status_order, role_of
 
-REPORTS_DIR = Path("reports")  # beside the run reports, unless --output says otherwise
-
 _MONO = re.compile(r"```(.+?)```", re.DOTALL)
 # WhatsApp styles a span only when the marker hugs a word: `*bold*` but not `2 * 3 * 4`.
 _STYLES = [
@@ -56,14 +54,13 @@ class Written:
     shown: int
 
 
-def default_path(campaign: str) -> Path:
-    """Where the page of CAMPAIGN goes when no path is given: reports/NAME-preview.html."""
-    return REPORTS_DIR / f"{campaign}-preview.html"
+def page_name(campaign: str) -> str:
+    """The page's file name when no --output is given (the folder is the run's report folder)."""
+    return f"{campaign}-preview.html"
 
 
-def write(summary: Summary, rows: Iterable[ShownRow], path: Path | None = None) -> Written:
-    """Stream the page into PATH (default: `default_path`), one recipient at a time."""
-    path = path or default_path(summary.campaign)
+def write(summary: Summary, rows: Iterable[ShownRow], path: Path) -> Written:
+    """Stream the page into PATH, one recipient at a time."""
     shown = 0
 
     def counted(rows: Iterable[ShownRow]) -> Iterator[ShownRow]:
@@ -277,8 +274,14 @@ def _template(message: Template) -> tuple[str, str]:
         f'<b class="tpl-name">{escape(message.name)}</b>',
         f'<span class="tpl-lang">{escape(message.language)}</span></div>',
     ]
+    if "header" in message.filled:
+        out.append(_text_block(message.filled["header"], "header"))
+    if "body" in message.filled:
+        out.append(_text_block(message.filled["body"]))
     buttons = []
     for component in message.components:
+        if component.kind in message.filled:
+            continue  # drawn above as the sentence the customer reads
         if component.kind == "button":
             buttons.append(_template_button(component))
         elif component.kind in ("header", "body"):

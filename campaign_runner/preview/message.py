@@ -8,9 +8,12 @@ reporter, which escapes every one of them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from campaign_runner.approved_text import ApprovedText
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ class Template:
     name: str
     language: str
     components: tuple[Component, ...]
+    # The sentences the customer reads, by part (body, header), when the campaign carries
+    # the approved text (`preview:`): its slots filled with this message's values.
+    filled: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -156,15 +162,30 @@ MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
 _MEDIA_PARAMETERS = ("image", "video", "document")  # the media a template value can carry
 
 
-def describe(body: dict[str, Any]) -> Message:
-    """What the customer sees in BODY, as one of this module's message types."""
+def describe(body: dict[str, Any], approved: ApprovedText | None = None) -> Message:
+    """What the customer sees in BODY, as one of this module's message types; a template's
+    sentences filled in when APPROVED gives its approved text."""
     kind = body.get("type")
     if not isinstance(kind, str):
         return Unknown(str(kind), _json(None))
     describe_kind = _DESCRIBERS.get(kind)
     if describe_kind is None:
         return Unknown(kind, _json(body.get(kind)))
-    return describe_kind(kind, body.get(kind))
+    message = describe_kind(kind, body.get(kind))
+    if approved is not None and isinstance(message, Template):
+        message = filled_in(message, approved)
+    return message
+
+
+def filled_in(template: Template, approved: ApprovedText) -> Template:
+    """TEMPLATE with the approved text of each part filled with the part's values: slot
+    `{{1}}` (or `{{first_name}}`) takes the parameter of that position (or parameter_name)."""
+    filled = {}
+    for part, text in approved.parts.items():
+        component = next((c for c in template.components if c.kind == part), None)
+        values = {p.placeholder: p.text for p in component.parameters} if component else {}
+        filled[part] = text.fill(values)
+    return Template(template.name, template.language, template.components, filled)
 
 
 def _text(kind: str, content: Any) -> Text:

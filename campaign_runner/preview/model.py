@@ -11,10 +11,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from campaign_runner.preview.message import Message, describe
 from campaign_runner.status import Status
+
+if TYPE_CHECKING:
+    from campaign_runner.approved_text import ApprovedText
 
 MAX_LISTED = 1000  # rows listed as not sendable; the rest are counted, to keep memory flat
 
@@ -91,6 +94,7 @@ class ShownRow:
     error: str = ""
     body: dict[str, Any] | None = None
     values: dict[str, str] = field(default_factory=dict)
+    approved: ApprovedText | None = None  # the campaign's `preview:` texts, to fill in
 
     @cached_property
     def name(self) -> str:
@@ -100,7 +104,7 @@ class ShownRow:
     @cached_property
     def message(self) -> Message | None:
         """What the customer sees, described once; None when the row would not be sent."""
-        return describe(self.body) if self.body is not None else None
+        return describe(self.body, self.approved) if self.body is not None else None
 
 
 def recipient_name(values: Mapping[str, str]) -> str:

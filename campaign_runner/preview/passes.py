@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from campaign_runner.approved_text import ApprovedText
 from campaign_runner.campaign import Campaign
 from campaign_runner.errors import ExitCode
 from campaign_runner.outputs import check_outputs
@@ -25,6 +26,7 @@ from campaign_runner.prepare import (
 from campaign_runner.preview import html
 from campaign_runner.preview.model import ShownRow, Summary, summarise
 from campaign_runner.preview.selection import describe_selection, pick, sample_evenly
+from campaign_runner.run import RunOptions, report_folder
 from campaign_runner.status import Status
 
 
@@ -79,7 +81,7 @@ class Preview:
     def rows(self) -> Iterator[ShownRow]:
         """The rows the preview shows, streamed: all, the first LIMIT, or a SAMPLE of them."""
         for item in self._shown_items():
-            row = shown_row(item)
+            row = shown_row(item, self.campaign.preview)
             self._shown_counts[row.status] += 1
             yield row
 
@@ -107,9 +109,11 @@ class Preview:
         return sum(1 for item in items if item.status is Status.READY)
 
     def page_path(self, output: Path | None = None) -> Path:
-        """Where the HTML page goes (OUTPUT, else reports/NAME-preview.html), checked to be
-        none of the files the campaign reads."""
-        path = output or html.default_path(self.campaign.name)
+        """Where the HTML page goes, as an absolute path: OUTPUT, else NAME-preview.html in
+        the folder a run of this campaign writes its reports to (`run.report_folder`), never
+        the folder the command was started in; checked to be none of the files it reads."""
+        folder = report_folder(self.campaign, RunOptions())
+        path = Path(os.path.abspath(output or folder / html.page_name(self.campaign.name)))
         check_outputs({"the preview page": path}, input_files(self.campaign, self._recipients))
         return path
 
@@ -119,6 +123,7 @@ class Preview:
         return source or open_source(self.campaign, self._recipients)
 
 
-def shown_row(item: PreparedRow) -> ShownRow:
-    """The preview's view of one prepared row."""
-    return ShownRow(item.row, item.phone, item.status, item.error or "", item.body, item.values)
+def shown_row(item: PreparedRow, approved: ApprovedText | None = None) -> ShownRow:
+    """The preview's view of one prepared row (its template's sentences filled from APPROVED)."""
+    error = item.error or ""
+    return ShownRow(item.row, item.phone, item.status, error, item.body, item.values, approved)

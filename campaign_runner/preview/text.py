@@ -80,7 +80,14 @@ def _media(message: Media) -> list[str]:
 @message_lines.register
 def _template(message: Template) -> list[str]:
     out = [f"template: {message.name} ({message.language})"]
+    # The sentences the customer reads, when the campaign carries the approved text.
+    for part in _FILLED_ORDER:
+        if part in message.filled:
+            label = f"  {part}: "  # the sentence's lines start under its first word
+            out.append(label + _indent(message.filled[part], 2 + len(label)))
     for component in message.components:
+        if component.kind in message.filled:
+            continue
         label = component.kind
         if component.kind == "button":
             label = f"button {component.index} {component.sub_type}"
@@ -104,6 +111,8 @@ def _interactive(message: Interactive) -> list[str]:
         out += [f"    - {choice.title}  (id {choice.id})" for choice in section.rows]
     return out
 
+
+_FILLED_ORDER = ("header", "body")  # as WhatsApp draws them, top to bottom
 
 # The buttons the text listing names; the HTML page also draws the ones WhatsApp implies.
 _BUTTON_LINES = {

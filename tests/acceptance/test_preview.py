@@ -415,6 +415,50 @@ def test_jsonl_preview_can_sample_too(tmp_path):
     ]
 
 
+# Lines each cell's text takes: more than one means the text was broken or wrapped.
+LINES_OF_TEXT = """cells => cells.map(cell => {
+    const range = document.createRange();
+    range.selectNodeContents(cell);
+    const tops = new Set([...range.getClientRects()].map(rect => Math.round(rect.top)));
+    return [cell.innerText, tops.size];
+})"""
+
+
+@pytest.mark.parametrize("width", [320, 360, 414])
+def test_the_failing_rows_stay_readable_on_a_phone(width, browser, tmp_path):
+    rows = (
+        "phone,name\n+5511948480000,Ana\n12,Short\n+5511948480000,Again\n"
+        "+5511948480001,\n+551194848000000000000000,Long\n"
+    )
+    path = write_campaign(tmp_path, rows=rows)
+    page_file = tmp_path / "p.html"
+    assert cli(["preview", path, "--format", "html", "--output", page_file]).exit_code == 1
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    page.goto(page_file.as_uri())
+    heads = page.locator(".unsendable th").evaluate_all(LINES_OF_TEXT)
+    assert heads == [["row", 1], ["phone", 1], ["status", 1], ["reason", 1]]
+    cells = page.locator(".unsendable tbody tr").evaluate_all(
+        "rows => rows.map(row => [...row.cells].map(cell => cell.innerText))"
+    )
+    assert [row[:3] for row in cells] == [
+        ["3", "12", "invalid"],
+        ["4", "+5511948480000", "duplicate"],
+        ["5", "+5511948480001", "invalid"],
+        ["6", "+551194848000000000000000", "invalid"],
+    ]
+    for column in (1, 2, 3):  # row numbers, phones and statuses: one line each, never broken
+        shown = page.locator(f".unsendable td:nth-child({column})").evaluate_all(LINES_OF_TEXT)
+        assert {lines for _, lines in shown} == {1}, shown
+    # The reason has the row's whole width: a sentence of a few lines, not a column of words.
+    reasons = page.locator(".unsendable td:nth-child(4)").evaluate_all(LINES_OF_TEXT)
+    assert max(lines for _, lines in reasons) <= 4, reasons
+    scroll, width_shown = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert scroll <= width_shown  # nothing to scroll sideways
+    page.close()
+
+
 # ---- text ----------------------------------------------------------------------------------
 
 
@@ -462,10 +506,26 @@ def test_output_is_only_for_html(tmp_path):
 
 
 def test_without_output_the_html_lands_beside_the_run_reports(tmp_path, monkeypatch):
-    path = write_campaign(tmp_path, name="welcome")
-    monkeypatch.chdir(tmp_path)
+    # Run from another folder, as cron would: the page goes where the run's reports go.
+    path = write_campaign(tmp_path / "campaigns", name="welcome")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for given in (path, Path("..") / "campaigns" / "campaign.yaml"):
+        result = cli(["preview", given, "--format", "html"])
+        assert result.exit_code == 0, result.output
+        page_file = tmp_path / "campaigns" / "reports" / "welcome-preview.html"
+        assert result.output == f"preview of 2 of 2 recipient(s): {page_file}\n"
+        page = page_file.read_text(encoding="utf-8")
+        assert "Olá Ana, seu pedido chegou!" in page and "Olá Bruno, seu pedido chegou!" in page
+        page_file.unlink()
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_without_output_the_html_follows_the_campaigns_report_dir(tmp_path, monkeypatch):
+    path = write_campaign(tmp_path, name="welcome", report_dir="out/pages")
+    monkeypatch.chdir(tmp_path.parent)
     result = cli(["preview", path, "--format", "html"])
     assert result.exit_code == 0, result.output
-    assert "preview of 2 of 2 recipient(s): reports/welcome-preview.html" in result.output
-    page = (tmp_path / "reports" / "welcome-preview.html").read_text(encoding="utf-8")
-    assert "Olá Ana, seu pedido chegou!" in page and "Olá Bruno, seu pedido chegou!" in page
+    assert (tmp_path / "out" / "pages" / "welcome-preview.html").is_file()
+    assert not (tmp_path / "reports").exists() and not (tmp_path.parent / "reports").exists()
