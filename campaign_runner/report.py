@@ -68,8 +68,14 @@ class RowResult:
 
 
 def default_report_path(name: str, started: datetime, folder: Path = Path("reports")) -> Path:
-    """`reports/NAME-YYYYmmdd-HHMMSS.csv`."""
-    return folder / f"{name}-{started:%Y%m%d-%H%M%S}.csv"
+    """`reports/NAME-YYYYmmdd-HHMMSS.csv`; `-2`, `-3`... before `.csv` when a run in the
+    same second already left a report or a summary by that name (never written over)."""
+    stem = f"{name}-{started:%Y%m%d-%H%M%S}"
+    path, n = folder / f"{stem}.csv", 1
+    while path.exists() or summary_path(path).exists():
+        n += 1
+        path = folder / f"{stem}-{n}.csv"
+    return path
 
 
 def summary_path(report: Path) -> Path:

@@ -280,3 +280,23 @@ def test_a_busy_campaign_ends_with_exit_4_in_its_final_line(sandbox, tmp_path):
     assert done.returncode == 4 and sandbox.messages() == []
     final = lines_of(done.stderr)[-1]
     assert re.fullmatch(STAMP + r' campaign=test-campaign exit=4 reason=".*pid 4242.*"', final)
+
+
+def test_two_runs_in_the_same_second_keep_both_reports(sandbox, tmp_path):
+    from campaign_runner import campaign as campaign_mod
+    from campaign_runner import run as run_mod
+
+    path = write_campaign(tmp_path, gateway_url=sandbox.messages_url)
+    moment = datetime(2026, 11, 28, 18, 19, 25, tzinfo=UTC)
+    for _ in range(3):  # the same second each time: the names must still differ
+        options = run_mod.RunOptions(
+            apikey="test-key", state_dir=tmp_path / "state", clock=lambda: moment
+        )
+        assert run_mod.run_campaign(campaign_mod.load(path), options).exit_code == 0
+    reports = sorted(p.name for p in (tmp_path / "reports").glob("*.csv"))
+    stem = "test-campaign-" + moment.astimezone().strftime("%Y%m%d-%H%M%S")
+    assert reports == [f"{stem}-2.csv", f"{stem}-3.csv", f"{stem}.csv"]
+    summaries = (tmp_path / "reports").glob("*.json")
+    assert sorted(json.loads(s.read_text())["report"] for s in summaries) == sorted(
+        str(tmp_path / "reports" / r) for r in reports
+    )
