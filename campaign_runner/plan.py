@@ -207,14 +207,8 @@ def make_plan(
     """Decide every prepared row against the journal; count it into PLAN and keep it in SPOOL
     (None: only count, for `campaign status`). ENCODE: keep each ready body as the bytes its
     request will carry (a dry run sends none, so it skips that)."""
-    name = plan.campaign
-    # A journal empty at the start knows no key: a first run skips one lookup per row.
-    knows_keys = journal is not None and not journal.is_empty()
-    for item in rows:
+    for item in decided(rows, journal, plan.campaign, policy):
         plan.rows += 1
-        if item.status is Status.READY and knows_keys:
-            assert journal is not None
-            _decide(item, journal, name, policy)
         plan.add(item)
         if encode and item.status is Status.READY:
             assert item.body is not None  # a ready row always has one
@@ -223,6 +217,21 @@ def make_plan(
         if spool is not None:
             spool.add(item)
     return plan
+
+
+def decided(
+    rows: Iterator[PreparedRow], journal: Journal | None, name: str, policy: DeliveryPolicy
+) -> Iterator[PreparedRow]:
+    """ROWS, each ready one decided against the JOURNAL of campaign NAME: already sent, in
+    doubt, failed for good, or still ready (to be sent)."""
+    # A journal empty at the start knows no key: a first run skips one lookup per row.
+    if journal is None or journal.is_empty():
+        yield from rows
+        return
+    for item in rows:
+        if item.status is Status.READY:
+            _decide(item, journal, name, policy)
+        yield item
 
 
 def _decide(item: PreparedRow, journal: Journal, name: str, policy: DeliveryPolicy) -> None:

@@ -80,8 +80,11 @@ class Summary:
 
     @property
     def not_ready(self) -> int:
-        """How many rows would not be sent, for any reason."""
-        return self.total - self.counts[Status.READY]
+        """How many rows would not be sent, for a reason other than being sent before (those
+        are counted as `already-sent`, not listed)."""
+        return (
+            self.total - self.counts.get(Status.READY, 0) - self.counts.get(Status.ALREADY_SENT, 0)
+        )
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,8 @@ def summarise(rows: Iterable[ShownRow], campaign: str, recipients_file: str) -> 
     for row in rows:
         summary.total += 1
         summary.counts[row.status] += 1
-        if row.status == Status.READY:
-            continue
+        if row.status in (Status.READY, Status.ALREADY_SENT):
+            continue  # sent now, or sent before: neither needs a look
         if len(summary.unsendable) < MAX_LISTED:
             summary.unsendable.append(Unsendable(row.row, row.phone, row.status, row.error))
         else:

@@ -15,7 +15,9 @@ from pathlib import Path
 from campaign_runner.approved_text import ApprovedText
 from campaign_runner.campaign import Campaign
 from campaign_runner.errors import ExitCode
+from campaign_runner.journal import Journal, default_state_dir, journal_path
 from campaign_runner.outputs import check_outputs
+from campaign_runner.plan import DeliveryPolicy, decided
 from campaign_runner.prepare import (
     PreparedRow,
     RecipientSource,
@@ -72,7 +74,7 @@ class Preview:
         return self._summary
 
     def _count_every_row(self) -> Summary:
-        rows = (shown_row(item) for item in prepare(self._take_source()))
+        rows = (shown_row(item) for item in self._prepared())
         summary = summarise(rows, self.campaign.name, self.recipients_file)
         summary.warnings = self.warnings
         summary.shown = describe_selection(summary.total, self.limit, self.sample)
@@ -93,20 +95,31 @@ class Preview:
 
     def _shown_items(self) -> Iterator[PreparedRow]:
         if not self.sample:
-            return prepare(self._take_source(), self.limit)
+            return self._prepared(self.limit)
         # A sample shows messages that would be sent: the summary lists the failing rows.
         positions = sample_evenly(self._ready_count(), self.sample)
-        ready = (
-            item for item in prepare(self._take_source(), self.limit) if item.status is Status.READY
-        )
+        ready = (item for item in self._prepared(self.limit) if item.status is Status.READY)
         return pick(ready, positions)
 
     def _ready_count(self) -> int:
         """How many of the rows considered (the first LIMIT, or all) would be sent."""
         if self._summary is not None and self.limit is None:
             return self._summary.counts[Status.READY]
-        items = prepare(self._take_source(), self.limit)
-        return sum(1 for item in items if item.status is Status.READY)
+        return sum(1 for item in self._prepared(self.limit) if item.status is Status.READY)
+
+    def _prepared(self, limit: int | None = None) -> Iterator[PreparedRow]:
+        """The rows as a run would plan them: prepared, then decided against the campaign's
+        journal when it has one (already sent, in doubt...), read-only."""
+        rows = prepare(self._take_source(), limit)
+        path = journal_path(default_state_dir(), self.campaign.name)
+        if not path.exists():
+            yield from rows
+            return
+        journal = Journal(path, readonly=True)
+        try:
+            yield from decided(rows, journal, self.campaign.name, DeliveryPolicy())
+        finally:
+            journal.close()
 
     def page_path(self, output: Path | None = None) -> Path:
         """Where the HTML page goes, as an absolute path: OUTPUT, else NAME-preview.html in

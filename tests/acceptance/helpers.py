@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 from click.testing import CliRunner
@@ -149,3 +152,22 @@ def read_report(path: Path) -> list[dict]:
         delimiter = ";" if ";" in handle.readline().split(",")[0] else ","
         handle.seek(0)
         return list(csv.DictReader(handle, delimiter=delimiter))
+
+
+_REFUSED_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ campaign=\S+ exit=(\d+) reason=(\".*\")\n\Z", re.M
+)
+
+
+def without_final_line(result):
+    """RESULT (CliRunner's) with its output cut before the final log line a refused `run`
+    ends with, once that line is checked: the run's exit code, and a reason already said in
+    the output above it (so nothing, no secret, is in the line that is not above)."""
+    match = _REFUSED_LINE.search(result.output)
+    if match is None:
+        return result
+    above = result.output[: match.start()]
+    reason = json.loads(match[2]).removeprefix("nothing sent: ")
+    assert int(match[1]) == result.exit_code, result.output
+    assert reason in above, result.output
+    return SimpleNamespace(exit_code=result.exit_code, output=above)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 import re
 
-from helpers import campaign_process, cli, env_for, read_report, write_campaign
+from helpers import (
+    campaign_process,
+    cli,
+    env_for,
+    read_report,
+    without_final_line,
+    write_campaign,
+)
 from test_preview import browser  # noqa: F401  (the headless Chromium fixture)
 
 
@@ -218,7 +225,7 @@ def test_a_file_that_is_not_yaml_text_says_how_to_save_it(tmp_path, sandbox):
         path = tmp_path / file_name
         path.write_bytes(data)
         for command in (["validate", path], ["preview", path], ["run", path, "--yes"]):
-            result = cli(command, env=env_for(tmp_path))
+            result = without_final_line(cli(command, env=env_for(tmp_path)))
             assert result.exit_code == 2, (name, result.output)
             assert result.output == f"{path}{expected}\n", (name, command)
     assert sandbox.messages() == []

@@ -300,3 +300,16 @@ def test_two_runs_in_the_same_second_keep_both_reports(sandbox, tmp_path):
     assert sorted(json.loads(s.read_text())["report"] for s in summaries) == sorted(
         str(tmp_path / "reports" / r) for r in reports
     )
+
+
+def test_preview_counts_what_a_run_would_send_now_after_a_partial_run(sandbox, tmp_path):
+    path = write_campaign(tmp_path, rows=people(6, bad=(4,)), gateway_url=sandbox.messages_url)
+    env = env_for(tmp_path)
+    assert cli(["run", path, "--limit", "3", "--report", tmp_path / "a.csv"], env).exit_code == 0
+    shown = cli(["preview", path], env)
+    assert shown.exit_code == 1  # row 6 is invalid
+    assert "  ready: 2\n" in shown.output and "  already-sent: 3\n" in shown.output
+    assert "would not be sent (1):" in shown.output and "row 6 123: invalid" in shown.output
+    sample = cli(["preview", path, "--sample", "5"], env)
+    heads = [line for line in sample.output.splitlines() if line.startswith("row ")]
+    assert heads == ["row 5 -> +5511970000003", "row 7 -> +5511970000005"]  # never sent ones

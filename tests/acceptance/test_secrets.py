@@ -21,6 +21,7 @@ from helpers import (
     on_a_terminal,
     read_report,
     start_process,
+    without_final_line,
     write_campaign,
 )
 
@@ -48,10 +49,10 @@ def campaign_text(tmp_path: Path, gateway: str) -> Path:
 
 
 def run(path: Path, tmp_path: Path, *extra, **env):
-    """`campaign run PATH` with a report in TMP_PATH and the test key plus ENV."""
-    return cli(
-        ["run", path, "--report", tmp_path / "r.csv", *extra],
-        env=env_for(tmp_path, **env),
+    """`campaign run PATH` with a report in TMP_PATH and the test key plus ENV (a refused
+    run's final log line checked and cut off: `without_final_line`)."""
+    return without_final_line(
+        cli(["run", path, "--report", tmp_path / "r.csv", *extra], env=env_for(tmp_path, **env))
     )
 
 
