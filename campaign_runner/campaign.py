@@ -7,6 +7,8 @@ a readable window) and builds the `Campaign` the other stages read.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import stat
@@ -93,6 +95,14 @@ class Campaign:
     source: SourceMap
     report_dir: Path | None = None  # `report_dir:`, relative to the campaign file
     preview: approved_text.ApprovedText | None = None  # `preview:`: shown, never sent
+
+    @property
+    def fingerprint(self) -> str:
+        """The message as written (and the delivery key's template), as 16 hex digits: what
+        the ledger compares to tell a changed message from the one sent before."""
+        what = {"message": self.message, "key": self.recipients.key}
+        text = json.dumps(what, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def load(path: str | os.PathLike) -> Campaign:

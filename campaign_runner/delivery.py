@@ -32,7 +32,7 @@ from campaign_runner.errors import ExitCode
 from campaign_runner.gateway.sender import Outcome, Progress, Sender, cut_short
 from campaign_runner.gateway.settings import SendSettings
 from campaign_runner.gateway.transport import Connection
-from campaign_runner.journal import Journal, JournalError
+from campaign_runner.ledger import Journal, LedgerError
 from campaign_runner.plan import DeliveryPolicy
 from campaign_runner.prepare import PreparedRow
 from campaign_runner.ratelimit import Stopping
@@ -173,10 +173,10 @@ class Delivery:
             return
         try:
             self.journal.flush()
-        except JournalError as error:
+        except LedgerError as error:
             self.journal_failed(error)
 
-    def journal_failed(self, error: JournalError) -> None:
+    def journal_failed(self, error: LedgerError) -> None:
         """Stop the run: without its journal it cannot promise exactly-once any more."""
         self.stop.request(
             f"aborted: {error}; nothing more was sent, and the requests whose outcome it could "
@@ -293,7 +293,7 @@ class _Launcher:
         marks = [(delivery.delivery_key(item), item.row, item.phone) for item, _ in self.leased]
         try:
             delivery.journal.mark_sending(marks, delivery.run_id)
-        except JournalError as error:
+        except LedgerError as error:
             delivery.journal_failed(error)
             self.abandon_leased(delivery.stop.reason or str(error))
             return

@@ -7,22 +7,22 @@ neither the state folder nor the lock file is ever created here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from campaign_runner.campaign import Campaign
 from campaign_runner.errors import CampaignError, printable
-from campaign_runner.journal import (
-    Journal,
-    default_state_dir,
-    journal_path,
-    lock_path,
-    other_journals,
-    other_journals_warning,
+from campaign_runner.ledger import (
+    State,
+    open_journal,
+    other_ledgers,
+    other_ledgers_warning,
+    postgres_module,
+    state_from,
 )
 from campaign_runner.lock import Holder, Lock
 
@@ -41,7 +41,7 @@ class CampaignStatus:
     """What `campaign status` shows; `lines()` for a person, `as_dict()` for a machine."""
 
     name: str
-    journal: Path
+    journal: str  # the ledger: a SQLite file, or a PostgreSQL URL without its password
     counts: dict[str, int]  # keys per journal state: sent, failed-permanent, unknown...
     last_run: dict[str, Any] | None  # the journal's record of the latest run
     holder: Holder | None  # the process running the campaign now
@@ -70,7 +70,7 @@ class CampaignStatus:
         return {
             "version": 1,
             "campaign": self.name,
-            "journal": str(self.journal),
+            "journal": self.journal,
             "state": str(self.state),
             "pid": self.holder.pid if self.holder else None,
             "running_since": self.holder.started if self.holder else None,
@@ -92,12 +92,12 @@ class Left:
     problem: str | None = None
 
 
-def left_to_send(campaign: Campaign, state_dir: Path | None = None) -> Left:
+def left_to_send(campaign: Campaign, state: str | os.PathLike[str] | None = None) -> Left:
     """Plan the campaign without sending (no lock taken, nothing written): what is left."""
     from campaign_runner.run import RunOptions, plan_only
 
     try:
-        plan = plan_only(campaign, RunOptions(state_dir=state_dir))
+        plan = plan_only(campaign, RunOptions(state=state))
     except CampaignError as error:
         first = error.problems[0] if error.problems else None
         return Left(problem=f"{first.file}: {first.message}" if first else "unreadable")
@@ -150,7 +150,7 @@ def _moment(stored: str | None) -> str:
 
 
 def _heading(status: CampaignStatus) -> list[str]:
-    return [f"campaign {status.name}: journal {status.journal}"]
+    return [f"campaign {status.name}: ledger {status.journal}"]
 
 
 def _run(status: CampaignStatus) -> list[str]:
@@ -176,33 +176,46 @@ def _counts(status: CampaignStatus) -> list[str]:
 SECTIONS: tuple[Callable[[CampaignStatus], list[str]], ...] = (_heading, _run, _left, _counts)
 
 
-def read_status(name: str, state_dir: Path | None = None) -> CampaignStatus:
+def read_status(name: str, state_option: str | os.PathLike[str] | None = None) -> CampaignStatus:
     """Where campaign NAME stands, read without disturbing a run in progress.
 
-    `CampaignInvalid` when the journal or the lock file exists but cannot be read.
+    `CampaignInvalid` when the ledger or the lock file exists but cannot be read.
     """
-    state_dir = state_dir or default_state_dir()
-    journal, lock = journal_path(state_dir, name), lock_path(state_dir, name)
-    warning = other_journals_warning(name, other_journals(name, journal))
-    # The lock is probed before and after the journal is read: a run holding it at the end
+    state = state_from(state_option)
+    notes: list[str] = []
+    warning = other_ledgers_warning(name, other_ledgers(name, state))
+    # The lock is probed before and after the ledger is read: a run holding it at the end
     # is in progress; one that let go meanwhile wrote its end first, and one that took it
-    # meanwhile may have begun: read the journal again in either case.
-    before = Lock.holder(lock)
-    counts, last_run = _read_journal(journal, running=before is not None)
-    holder = Lock.holder(lock)
+    # meanwhile may have begun: read the ledger again in either case.
+    before = _holder(state, name)
+    counts, last_run = _read_journal(state, name, before is not None, notes)
+    holder = _holder(state, name)
     if (before is None) != (holder is None):
-        counts, last_run = _read_journal(journal, running=holder is not None)
-    return CampaignStatus(name, journal, counts, last_run, holder, [warning] if warning else [])
+        counts, last_run = _read_journal(state, name, holder is not None, notes)
+    warnings = [*notes, *([warning] if warning else [])]
+    return CampaignStatus(name, state.shown, counts, last_run, holder, warnings)
 
 
-def _read_journal(path: Path, running: bool) -> tuple[dict[str, int], dict[str, Any] | None]:
-    """The journal's counts per state and its last run (none for a journal not yet made).
+def _holder(state: State, name: str) -> Holder | None:
+    """The process running campaign NAME now: the lock beside a SQLite ledger knows it; on
+    PostgreSQL, the run's advisory lock does (`PostgresJournal.holder`)."""
+    lock = state.lock_path(name)
+    if lock is not None:
+        return Lock.holder(lock)
+    assert state.url is not None
+    return postgres_module(state).holder(state.url, name)
+
+
+def _read_journal(
+    state: State, name: str, running: bool, notes: list[str]
+) -> tuple[dict[str, int], dict[str, Any] | None]:
+    """The ledger's counts per state and the last run (none when there is no ledger yet).
 
     While a run is RUNNING, the keys its own run left `sending` are in flight, not unknown.
     """
-    if not path.exists():
+    journal = open_journal(state, name, readonly=True, notes=notes)
+    if journal is None:
         return {}, None
-    journal = Journal(path, readonly=True)
     try:
         last_run = journal.last_run()
         going = last_run["run_id"] if running and last_run and not last_run["ended_at"] else None

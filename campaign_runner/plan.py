@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from campaign_runner.gateway.sender import encode_body
-from campaign_runner.journal import Journal, Previous
+from campaign_runner.ledger import Journal, Previous
 from campaign_runner.prepare import PreparedRow
 from campaign_runner.report import RowResult
 from campaign_runner.schedule import Closed

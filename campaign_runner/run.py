@@ -30,15 +30,17 @@ from campaign_runner.gateway.settings import (
     rehearsal_settings,
     send_settings,
 )
-from campaign_runner.journal import (
+from campaign_runner.ledger import (
+    Identity,
     Journal,
-    JournalError,
-    default_state_dir,
-    journal_path,
-    lock_path,
-    other_journals,
-    other_journals_warning,
+    LedgerError,
+    State,
+    open_journal,
+    other_ledgers,
+    other_ledgers_warning,
+    state_from,
 )
+from campaign_runner.ledger.sqlite import ledger_path
 from campaign_runner.lock import Lock
 from campaign_runner.outputs import check_outputs
 from campaign_runner.plan import EXAMPLES, DeliveryPolicy, Plan, Spool, make_plan
@@ -68,7 +70,7 @@ class RunOptions:
     report: Path | None = None
     report_dir: Path | None = None  # --report-dir: wins over the campaign's report_dir
     failed_rows: Path | None = None  # --failed-rows: the rows that need attention, as they came
-    state_dir: Path | None = None
+    state: str | os.PathLike[str] | None = None  # --state: a folder or a postgresql:// URL
     retry_failed: bool = False
     resend_unknown: bool = False
     rehearsal: bool = False  # send to a sandbox gateway started in this process
@@ -160,12 +162,17 @@ def _output_files(options: RunOptions, report: Path) -> dict[str, Path]:
 
 
 def _input_files(campaign: Campaign, options: RunOptions) -> dict[str, Path]:
-    journal, lock = _state_files(campaign, options)
+    state = state_from(options.state)
+    inputs = input_files(campaign, options.recipients)
+    lock = state.lock_path(options.journal_name(campaign))
+    if state.folder is None or lock is None:
+        return inputs  # the ledger is in PostgreSQL: no file of it can be written over
+    ledger = ledger_path(state.folder)
     return {
-        **input_files(campaign, options.recipients),
-        "the journal": journal,
-        "the journal's write-ahead log": journal.with_name(journal.name + "-wal"),
-        "the journal's shared memory": journal.with_name(journal.name + "-shm"),
+        **inputs,
+        "the ledger": ledger,
+        "the ledger's write-ahead log": ledger.with_name(ledger.name + "-wal"),
+        "the ledger's shared memory": ledger.with_name(ledger.name + "-shm"),
         "the campaign's lock": lock,
     }
 
@@ -185,19 +192,19 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         rehearsal = stack.enter_context(_rehearsal_gateway(options, report))
         settings = _send_settings(campaign, options, rehearsal)  # the apikey before the lock
         sends = settings is not None and closed is None
-        journal_file, lock_file = _state_files(campaign, options)
-        if sends:  # a busy campaign is refused before any file is read
+        state, name = state_from(options.state), options.journal_name(campaign)
+        lock_file = state.lock_path(name)
+        if sends and lock_file is not None:  # a busy campaign is refused before any read
             stack.enter_context(Lock(lock_file))
         source = open_source(campaign, options.recipients)
         stack.callback(source.close)
-        journal = _open_journal(stack, journal_file, readonly=not sends)
-        name = options.journal_name(campaign)
-        others = other_journals(name, journal_file, remember=sends)
-        state_warning = other_journals_warning(name, others)
+        notes: list[str] = []
+        journal = _open_journal(stack, state, name, not sends, notes)
+        state_warning = other_ledgers_warning(name, other_ledgers(name, state, remember=sends))
         plan = Plan(
             campaign.name,
             str(source.table.path.absolute()),
-            warnings=[*source.warnings, *([state_warning] if state_warning else [])],
+            warnings=[*notes, *source.warnings, *([state_warning] if state_warning else [])],
             gateway=settings.url if settings else None,
             closed=closed,
             examples_limit=options.examples,
@@ -215,7 +222,10 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
             ReportWriter(report, table.columns, semicolons=table.semicolons, sink=fix)
         )
         delivery = Delivery(campaign, policy, journal, writer, options.clock, options.progress)
-        crash = _walk(delivery, _noted(spool.rows(), writer), settings, journal, started)
+        identity = Identity(
+            str(campaign.path.absolute()), campaign.fingerprint, plan.recipients or None
+        )
+        crash = _walk(delivery, _noted(spool.rows(), writer), settings, journal, started, identity)
     exit_code, reason = delivery.verdict()
     result = RunResult(
         exit_code,
@@ -240,11 +250,11 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
 def plan_only(campaign: Campaign, options: RunOptions) -> Plan:
     """The plan a run would make now, without its lock and without writing anything (for
     `campaign status`: how many are left)."""
-    journal_file, _ = _state_files(campaign, options)
+    state, name = state_from(options.state), options.journal_name(campaign)
     with ExitStack() as stack:
         source = open_source(campaign, options.recipients)
         stack.callback(source.close)
-        journal = _open_journal(stack, journal_file, readonly=True)
+        journal = _open_journal(stack, state, name, readonly=True)
         plan = Plan(campaign.name, str(source.table.path.absolute()), warnings=source.warnings)
         policy = _policy(options, ignore_schedule=False)
         return make_plan(plan, prepare(source, options.limit), journal, policy, None)
@@ -327,6 +337,7 @@ def _walk(
     settings: SendSettings | None,
     journal: Journal | None,
     started: datetime,
+    identity: Identity,
 ) -> Exception | None:
     """Dry-run or send every row; the journal notes the run's start and how it ended.
 
@@ -338,9 +349,9 @@ def _walk(
     assert journal is not None  # a run that sends always keeps its journal
     crash = None
     try:
-        journal.start_run(delivery.run_id, started.isoformat())
+        journal.start_run(delivery.run_id, started.isoformat(), identity)
         asyncio.run(delivery.send_all(rows, settings))
-    except JournalError as error:
+    except LedgerError as error:
         delivery.journal_failed(error)
     except Exception as error:  # a bug: the journal and the report must say so, not "exit 0"
         crash = error
@@ -359,7 +370,7 @@ def _record_end(delivery: Delivery, journal: Journal) -> None:
     counts = {str(status): n for status, n in delivery.writer.counts.items()}
     try:
         journal.end_run(delivery.run_id, int(exit_code), reason, counts)
-    except JournalError as error:
+    except LedgerError as error:
         delivery.journal_failed(error)
 
 
@@ -372,21 +383,13 @@ def _policy(options: RunOptions, ignore_schedule: bool) -> DeliveryPolicy:
     )
 
 
-def _state_files(campaign: Campaign, options: RunOptions) -> tuple[Path, Path]:
-    """The run's journal and lock files, in `--state`, `$CAMPAIGN_STATE_DIR` or the default."""
-    state_dir = options.state_dir or default_state_dir()
-    name = options.journal_name(campaign)
-    return journal_path(state_dir, name), lock_path(state_dir, name)
-
-
-def _open_journal(stack: ExitStack, path: Path, readonly: bool) -> Journal | None:
-    """The journal a sending run writes; a dry run, or a run outside its window, only reads
-    one that exists (already-sent)."""
-    if not readonly:
-        return stack.enter_context(_closing(Journal(path)))
-    if path.exists():
-        return stack.enter_context(_closing(Journal(path, readonly=True)))
-    return None
+def _open_journal(
+    stack: ExitStack, state: State, name: str, readonly: bool, notes: list[str] | None = None
+) -> Journal | None:
+    """Campaign NAME's view of the ledger: written by a sending run; a dry run, or a run
+    outside its window, only reads it if it exists (already-sent)."""
+    journal = open_journal(state, name, readonly, notes)
+    return None if journal is None else stack.enter_context(_closing(journal))
 
 
 @contextmanager

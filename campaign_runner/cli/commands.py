@@ -341,7 +341,7 @@ def sandbox(
 @state_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable, for monitoring.")
 @reports_errors
-def status(campaign_file, state_dir, as_json):
+def status(campaign_file, state, as_json):
     """Show whether a run is in progress (its pid), how the last run ended or that it died,
     and the journal's counts: sent, failed, unknown.
 
@@ -355,8 +355,8 @@ def status(campaign_file, state_dir, as_json):
     from campaign_runner.monitor import left_to_send, read_status
 
     loaded = campaign_mod.load(campaign_file)
-    found = read_status(loaded.name, state_dir)
-    found = dataclasses.replace(found, left=left_to_send(loaded, state_dir))
+    found = read_status(loaded.name, state)
+    found = dataclasses.replace(found, left=left_to_send(loaded, state))
     print_warnings(found.warnings)
     if as_json:
         click.echo(json.dumps(found.as_dict(), indent=2))

@@ -51,7 +51,8 @@ recipients_option = click.option(
 limit_option = click.option("--limit", type=click.IntRange(min=1), help="Only the first N rows.")
 state_option = click.option(
     "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Journal folder (default $CAMPAIGN_STATE_DIR or ~/.local/state/campaign-runner).",
+    "state",
+    metavar="FOLDER|URL",
+    help="The delivery ledger: a folder (SQLite, ledger.sqlite) or a postgresql:// URL "
+    "(default $CAMPAIGN_STATE, else ~/.local/state/campaign-runner).",
 )

@@ -15,7 +15,7 @@ from pathlib import Path
 from campaign_runner.approved_text import ApprovedText
 from campaign_runner.campaign import Campaign
 from campaign_runner.errors import ExitCode
-from campaign_runner.journal import Journal, default_state_dir, journal_path
+from campaign_runner.ledger import open_journal, state_from
 from campaign_runner.outputs import check_outputs
 from campaign_runner.plan import DeliveryPolicy, decided
 from campaign_runner.prepare import (
@@ -111,11 +111,10 @@ class Preview:
         """The rows as a run would plan them: prepared, then decided against the campaign's
         journal when it has one (already sent, in doubt...), read-only."""
         rows = prepare(self._take_source(), limit)
-        path = journal_path(default_state_dir(), self.campaign.name)
-        if not path.exists():
+        journal = open_journal(state_from(), self.campaign.name, readonly=True)
+        if journal is None:
             yield from rows
             return
-        journal = Journal(path, readonly=True)
         try:
             yield from decided(rows, journal, self.campaign.name, DeliveryPolicy())
         finally:

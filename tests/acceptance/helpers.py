@@ -171,3 +171,35 @@ def without_final_line(result):
     assert int(match[1]) == result.exit_code, result.output
     assert reason in above, result.output
     return SimpleNamespace(exit_code=result.exit_code, output=above)
+
+
+OLD_JOURNAL_SCHEMA = """
+CREATE TABLE deliveries (key TEXT PRIMARY KEY, row INTEGER, phone TEXT, status TEXT NOT NULL,
+    permanent INTEGER NOT NULL DEFAULT 0, message_id TEXT, http_status INTEGER, error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0, run_id TEXT, updated_at TEXT NOT NULL);
+CREATE TABLE runs (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, ended_at TEXT,
+    exit_code INTEGER, reason TEXT, counts TEXT);
+PRAGMA user_version=1;
+"""
+
+
+def write_old_journal(path: Path, sent: list[tuple[str, int, str]], run_id: str = "old") -> Path:
+    """A per-campaign journal as versions before the ledger wrote it (STATE/NAME.sqlite), with
+    each (key, row, phone) in SENT recorded as sent by one finished run."""
+    import sqlite3
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    db.executescript(OLD_JOURNAL_SCHEMA)
+    db.executemany(
+        "INSERT INTO deliveries VALUES (?, ?, ?, 'sent', 0, 'wamid.old', 200, NULL, 1, ?, ?)",
+        [(key, row, phone, run_id, "2026-11-01T10:00:00.000+00:00") for key, row, phone in sent],
+    )
+    db.execute(
+        "INSERT INTO runs VALUES (?, '2026-11-01T10:00:00+00:00', '2026-11-01T10:05:00+00:00',"
+        " 0, 'every recipient handled', ?)",
+        (run_id, json.dumps({"sent": len(sent)})),
+    )
+    db.commit()
+    db.close()
+    return path

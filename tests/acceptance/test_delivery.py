@@ -16,6 +16,7 @@ from helpers import (
     read_report,
     start_process,
     write_campaign,
+    write_old_journal,
 )
 
 from campaign_runner import campaign as campaign_mod
@@ -254,7 +255,7 @@ def library_run(path, sandbox, tmp_path, clock, report="r.csv"):
     options = run_mod.RunOptions(
         gateway_url=sandbox.messages_url,
         apikey="test-key",
-        state_dir=tmp_path / "state",
+        state=tmp_path / "state",
         report=tmp_path / report,
         clock=clock,
         handle_signals=False,
@@ -468,17 +469,12 @@ def test_sigterm_is_heard_while_a_rerun_skips_rows_already_sent(sandbox, tmp_pat
     total = 30_000
     path = write_campaign(tmp_path, rows=people(total), gateway_url=sandbox.messages_url)
     state = tmp_path / "state"
-    # Fill the journal as an earlier run would have, without sending 30,000 messages here.
-    from campaign_runner.journal import Journal
-
-    journal = Journal(state / "test-campaign.sqlite")
-    journal.mark_sending(
+    # Fill a journal as an earlier version would have, without sending 30,000 messages here:
+    # the run imports it into the ledger first.
+    write_old_journal(
+        state / "test-campaign.sqlite",
         [(f"test-campaign:{p['phone']}", i + 2, p["phone"]) for i, p in enumerate(people(total))],
-        "earlier",
     )
-    for p in people(total):
-        journal.record(f"test-campaign:{p['phone']}", "sent", message_id="wamid.x", http_status=200)
-    journal.close()
     process = start_process(["run", path, "--report", tmp_path / "r.csv"], env=env_for(tmp_path))
     _wait_for(lambda: (tmp_path / "r.csv").exists() and (tmp_path / "r.csv").stat().st_size > 0)
     time.sleep(0.3)

@@ -12,7 +12,14 @@ import os
 import time
 
 import pytest
-from helpers import campaign_process, cli, env_for, read_report, write_campaign
+from helpers import (
+    campaign_process,
+    cli,
+    env_for,
+    read_report,
+    write_campaign,
+    write_old_journal,
+)
 
 MESSAGE = {"type": "text", "text": {"body": "Oi [name]!"}}
 COMMANDS = ["run", "validate", "preview"]
@@ -423,18 +430,16 @@ def test_key_parts_are_trimmed_so_a_stray_space_is_not_a_new_delivery(tmp_path, 
 
 def test_a_journal_from_before_keys_were_trimmed_still_knows_the_row(tmp_path, sandbox):
     """Upgrading must not resend: a journal that recorded the untrimmed key "...- 7"."""
-    from campaign_runner.journal import Journal
-
     path = campaign_with_csv(
         tmp_path,
         sandbox,
         b'phone,name,cart_id\n+5511948489500,Ana," 7"\n+5521987654321,Bia," 8"\n',
         key="[phone]-[cart_id]",
     )
-    journal = Journal(tmp_path / "state" / "test-campaign.sqlite")
-    journal.mark_sending([("test-campaign:+5511948489500- 7", 2, "+5511948489500")], "old")
-    journal.record("test-campaign:+5511948489500- 7", "sent", message_id="wamid.old")
-    journal.close()
+    write_old_journal(
+        tmp_path / "state" / "test-campaign.sqlite",
+        [("test-campaign:+5511948489500- 7", 2, "+5511948489500")],
+    )
 
     assert command("run", path, tmp_path).exit_code == 0
 

@@ -290,7 +290,7 @@ def test_two_runs_in_the_same_second_keep_both_reports(sandbox, tmp_path):
     moment = datetime(2026, 11, 28, 18, 19, 25, tzinfo=UTC)
     for _ in range(3):  # the same second each time: the names must still differ
         options = run_mod.RunOptions(
-            apikey="test-key", state_dir=tmp_path / "state", clock=lambda: moment
+            apikey="test-key", state=tmp_path / "state", clock=lambda: moment
         )
         assert run_mod.run_campaign(campaign_mod.load(path), options).exit_code == 0
     reports = sorted(p.name for p in (tmp_path / "reports").glob("*.csv"))

@@ -25,7 +25,7 @@ def run(path, tmp_path, report, *extra):
 
 
 def journal_of(tmp_path: Path) -> Path:
-    return tmp_path / "state" / "test-campaign.sqlite"
+    return tmp_path / "state" / "ledger.sqlite"
 
 
 @pytest.fixture
@@ -59,8 +59,8 @@ def tmpfs(tmp_path):
         ("recipients.csv", "the recipients file"),
         ("campaign.yaml", "the campaign file"),
         ("optouts.csv", "the exclusion list"),
-        ("state/test-campaign.sqlite", "the journal"),
-        ("state/test-campaign.sqlite-wal", "the journal's write-ahead log"),
+        ("state/ledger.sqlite", "the ledger"),
+        ("state/ledger.sqlite-wal", "the ledger's write-ahead log"),
         ("state/test-campaign.lock", "the campaign's lock"),
     ],
 )
@@ -176,11 +176,11 @@ def damage_garbage(journal: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "says"),
     [
-        (damage_emptied, "this journal is empty or is not a campaign journal"),
-        (damage_tables_dropped, "this journal is empty or is not a campaign journal"),
-        (damage_truncated, "the journal cannot be read"),
-        (damage_a_page_in_the_middle, "the journal cannot be read"),
-        (damage_garbage, "the journal cannot be read (file is not a database)"),
+        (damage_emptied, "this ledger is empty or is not a campaign-runner ledger"),
+        (damage_tables_dropped, "this ledger is empty or is not a campaign-runner ledger"),
+        (damage_truncated, "the ledger cannot be read"),
+        (damage_a_page_in_the_middle, "the ledger cannot be read"),
+        (damage_garbage, "the ledger cannot be read (file is not a database)"),
     ],
 )
 def test_a_damaged_journal_stops_every_command_and_sends_nothing(sandbox, tmp_path, damage, says):
@@ -235,10 +235,10 @@ def test_a_full_disk_under_the_journal_stops_the_run_and_the_next_run_sends_no_o
     first = cli(["run", path, "--report", tmp_path / "r1.csv"], env=env)
 
     assert first.exit_code == 3
-    assert "cannot write the journal" in first.output and "full" in first.output
+    assert "cannot write the ledger" in first.output and "full" in first.output
     assert "cannot rollback" not in first.output and "Traceback" not in first.output
     summary = json.loads((tmp_path / "r1.json").read_text())
-    assert summary["exit_code"] == 3 and "cannot write the journal" in summary["reason"]
+    assert summary["exit_code"] == 3 and "cannot write the ledger" in summary["reason"]
     rows = read_report(tmp_path / "r1.csv")
     assert len(rows) == 3000 and rows[-1]["status"] == "not-attempted"
     sent_first = len(sandbox.messages())
@@ -346,22 +346,22 @@ def test_a_second_state_folder_for_the_same_campaign_is_warned_about(sandbox, tm
     path = write_campaign(tmp_path, rows=people(2), gateway_url=sandbox.messages_url)
     env = env_for(tmp_path)
     first = cli(["run", path, "--report", tmp_path / "a.csv", "--state", tmp_path / "a"], env=env)
-    assert first.exit_code == 0 and "also has a journal" not in first.output
+    assert first.exit_code == 0 and "also has a ledger" not in first.output
 
     second = cli(["run", path, "--report", tmp_path / "b.csv", "--state", tmp_path / "b"], env=env)
 
     assert second.exit_code == 0
-    assert f"also has a journal at {tmp_path / 'a' / 'test-campaign.sqlite'}" in second.output
+    assert f"also has a ledger at {tmp_path / 'a' / 'ledger.sqlite'}" in second.output
     assert "may send the campaign twice" in second.output
     status = cli(["status", path, "--state", tmp_path / "a", "--json"], env=env)
-    assert "also has a journal at" in status.output
-    assert str(tmp_path / "b" / "test-campaign.sqlite") in status.output
+    assert "also has a ledger at" in status.output
+    assert str(tmp_path / "b" / "ledger.sqlite") in status.output
     again = cli(["run", path, "--report", tmp_path / "c.csv", "--state", tmp_path / "a"], env=env)
-    assert "also has a journal" in again.output  # until one of them is removed
+    assert "also has a ledger" in again.output  # until one of them is removed
     for leftover in (tmp_path / "b").iterdir():
         leftover.unlink()
     gone = cli(["run", path, "--report", tmp_path / "d.csv", "--state", tmp_path / "a"], env=env)
-    assert "also has a journal" not in gone.output
+    assert "also has a ledger" not in gone.output
 
 
 def test_a_rehearsal_with_a_refused_environment_starts_no_sandbox(tmp_path):

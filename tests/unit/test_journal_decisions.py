@@ -6,7 +6,7 @@ import pytest
 
 from campaign_runner.delivery import StopRule
 from campaign_runner.errors import ExitCode
-from campaign_runner.journal import Previous
+from campaign_runner.ledger import Previous
 from campaign_runner.plan import DeliveryPolicy, earlier_outcome
 from campaign_runner.status import Status, format_counts
 

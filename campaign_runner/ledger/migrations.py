@@ -1,0 +1,76 @@
+"""The ledger's schema, as numbered migrations the runner applies itself, in order.
+
+Each migration is written once per dialect (SQLite, PostgreSQL) with the same tables and
+columns, so both ledgers behave alike. A ledger records the versions it has in
+`schema_migrations`; opening one applies the missing migrations in one transaction. A
+ledger newer than this runner (a version it does not know) is refused, never guessed at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema: VERSION, what it does in words, and its SQL per dialect."""
+
+    version: int
+    description: str
+    sqlite: str
+    postgres: str
+
+
+_V1 = """
+CREATE TABLE deliveries (
+    campaign TEXT NOT NULL,        -- the campaign's name (NAME.sandbox for rehearsals)
+    key TEXT NOT NULL,             -- CAMPAIGN:KEY, the delivery key
+    row INTEGER,
+    phone TEXT,
+    status TEXT NOT NULL,          -- sending | sent | failed
+    permanent INTEGER NOT NULL DEFAULT 0,
+    message_id TEXT,
+    http_status INTEGER,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    run_id TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (campaign, key)
+);
+CREATE INDEX deliveries_by_phone ON deliveries (phone);
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY,
+    campaign TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    exit_code INTEGER,
+    reason TEXT,
+    counts TEXT,
+    host TEXT,
+    pid INTEGER,
+    campaign_file TEXT,
+    fingerprint TEXT,              -- the message's fingerprint (campaign identity)
+    recipients_file TEXT
+);
+CREATE INDEX runs_by_campaign ON runs (campaign, started_at);
+CREATE TABLE imported_journals (  -- per-campaign journals of earlier versions, imported once
+    path TEXT PRIMARY KEY,
+    campaign TEXT NOT NULL,
+    deliveries INTEGER NOT NULL,
+    runs INTEGER NOT NULL,
+    imported_at TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "deliveries and runs of every campaign", _V1, _V1),
+)
+LATEST = MIGRATIONS[-1].version
+
+MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    description TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)
+"""

@@ -1,0 +1,320 @@
+"""The shared ledger: a PostgreSQL database (psycopg 3), for cron on several hosts.
+
+Same tables, migrations and behaviour as the SQLite ledger. A sending run of a campaign
+holds a session advisory lock named after it, so a second run of the same campaign, on any
+host, is refused with exit 4 (as the lock file does on one machine); the lock dies with
+the run's connection, so a crash never wedges cron. Migrations are applied under a
+transaction-scoped advisory lock, so runs starting together never apply one twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import psycopg
+
+from campaign_runner.errors import CampaignInvalid, Problem, RunBusy
+from campaign_runner.ledger.base import Identity, LedgerError, Previous, now, status_name
+from campaign_runner.ledger.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE
+from campaign_runner.lock import Holder
+
+_MIGRATION_LOCK = 0x63616D70  # "camp": serialises schema upgrades between runs
+_CONNECT_TIMEOUT_S = 10
+
+
+def _statements(script: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _one(cursor: psycopg.Cursor) -> tuple[Any, ...]:
+    """The one row a query that always returns one row returned."""
+    found = cursor.fetchone()
+    assert found is not None
+    return tuple(found)
+
+
+def _refusal(where: str, message: str) -> CampaignInvalid:
+    return CampaignInvalid(Problem(where, None, None, message))
+
+
+def _connect(url: str, where: str) -> psycopg.Connection:
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S)
+    except psycopg.Error as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise _refusal(
+            where,
+            f"cannot reach the ledger ({reason}): check the URL, that the server is up and "
+            "that this user may connect; nothing was sent",
+        ) from None
+
+
+class PostgresJournal:
+    """One campaign's deliveries and runs in the PostgreSQL ledger."""
+
+    def __init__(self, url: str, campaign: str, readonly: bool = False):
+        from campaign_runner.ledger import shown_url
+
+        self.where = shown_url(url)
+        self.campaign = campaign
+        self._pending: list[tuple[Any, ...]] = []
+        self.db = _connect(url, self.where)
+        try:
+            if readonly:
+                self._check_version()
+            else:
+                self._migrate()
+                self._take_campaign_lock()
+        except BaseException:
+            self.db.close()
+            raise
+
+    # ---- opening ----------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        """True when the database holds a ledger (its migrations table)."""
+        found = self.db.execute("SELECT to_regclass('schema_migrations')").fetchone()
+        return bool(found and found[0])
+
+    def _check_version(self) -> None:
+        if not self.exists():
+            return
+        (have,) = _one(self.db.execute("SELECT max(version) FROM schema_migrations"))
+        if have is not None and have > LATEST:
+            raise _refusal(
+                self.where,
+                f"this ledger was written by a newer campaign-runner (schema {have}; this one "
+                f"knows up to {LATEST}): upgrade campaign-runner; nothing was sent",
+            )
+
+    def _migrate(self) -> None:
+        try:
+            with self.db.transaction():
+                self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                self.db.execute(MIGRATIONS_TABLE)
+                self._check_version()
+                (have,) = _one(self.db.execute("SELECT max(version) FROM schema_migrations"))
+                for migration in MIGRATIONS:
+                    if migration.version > (have or 0):
+                        for statement in _statements(migration.postgres):
+                            self.db.execute(statement.encode())
+                        self.db.execute(
+                            "INSERT INTO schema_migrations VALUES (%s, %s, %s)",
+                            (migration.version, migration.description, now()),
+                        )
+        except psycopg.Error as error:
+            raise _refusal(
+                self.where,
+                f"cannot create or upgrade the ledger ({str(error).strip()}): the user needs "
+                "CREATE on the database's schema (see the README); nothing was sent",
+            ) from None
+
+    def _take_campaign_lock(self) -> None:
+        (taken,) = _one(
+            self.db.execute(
+                "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
+                (_lock_name(self.campaign),),
+            )
+        )
+        if taken:
+            return
+        running = holder_from(self.db, self.campaign)
+        raise RunBusy(
+            Problem(
+                self.where,
+                None,
+                None,
+                f"this campaign is already running ({running or 'another process'}); "
+                "nothing was sent",
+            )
+        )
+
+    def close(self) -> None:
+        """Commit what is pending (as far as possible) and close the connection (which lets
+        go of the campaign's lock)."""
+        try:
+            self.flush()
+        finally:
+            self.db.close()
+
+    # ---- what the plan and the loop ask -------------------------------------------------
+
+    def is_empty(self) -> bool:
+        """True when no delivery of this campaign was ever recorded."""
+        if not self.exists():
+            return True
+        found = self.db.execute(
+            "SELECT 1 FROM deliveries WHERE campaign=%s LIMIT 1", (self.campaign,)
+        ).fetchone()
+        return found is None
+
+    def lookup(self, key: str) -> Previous | None:
+        """The ledger's record of KEY, or None for a key never tried."""
+        found = self.db.execute(
+            "SELECT status, permanent, message_id, http_status, error FROM deliveries"
+            " WHERE campaign=%s AND key=%s",
+            (self.campaign, key),
+        ).fetchone()
+        return Previous(found[0], bool(found[1]), *found[2:]) if found else None
+
+    def mark_sending(self, entries: Iterable[tuple[str, int, str]], run_id: str) -> None:
+        """Durably mark each (key, row, phone) as `sending`, with the pending outcomes, in one
+        transaction: committed before the POSTs. `LedgerError` when it fails."""
+        stamp = now()
+        with self._transaction() as cursor:
+            self._write_pending(cursor)
+            cursor.executemany(
+                "INSERT INTO deliveries"
+                " (campaign, key, row, phone, status, attempts, run_id, updated_at)"
+                " VALUES (%s, %s, %s, %s, 'sending', 1, %s, %s)"
+                " ON CONFLICT (campaign, key) DO UPDATE SET status='sending',"
+                " row=excluded.row, phone=excluded.phone,"
+                " attempts=deliveries.attempts+1, run_id=excluded.run_id,"
+                " updated_at=excluded.updated_at, error=NULL",
+                [(self.campaign, key, row, phone, run_id, stamp) for key, row, phone in entries],
+            )
+
+    def record(
+        self,
+        key: str,
+        status: str,
+        *,
+        permanent: bool = False,
+        message_id: str | None = None,
+        http_status: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Note an outcome; it is committed with the next `mark_sending` or `flush`."""
+        self._pending.append(
+            (status, int(permanent), message_id, http_status, error, now(), self.campaign, key)
+        )
+
+    def flush(self) -> None:
+        """Commit every pending outcome now; `LedgerError` when that fails."""
+        if not self._pending:
+            return
+        with self._transaction() as cursor:
+            self._write_pending(cursor)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Cursor]:
+        try:
+            with self.db.transaction(), self.db.cursor() as cursor:
+                yield cursor
+        except psycopg.Error as error:
+            raise LedgerError(f"cannot write the ledger {self.where}: {error}") from None
+
+    def _write_pending(self, cursor: psycopg.Cursor) -> None:
+        if self._pending:
+            cursor.executemany(
+                "UPDATE deliveries SET status=%s, permanent=%s, message_id=%s, http_status=%s,"
+                " error=%s, updated_at=%s WHERE campaign=%s AND key=%s",
+                self._pending,
+            )
+            self._pending.clear()
+
+    def start_run(self, run_id: str, started_at: str, identity: Identity | None = None) -> None:
+        """Note that a run began, on which host, from which files (for `campaign status`)."""
+        identity = identity or Identity()
+        with self._transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO runs (run_id, campaign, started_at, host, pid, campaign_file,"
+                " fingerprint, recipients_file) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    run_id,
+                    self.campaign,
+                    started_at,
+                    socket.gethostname(),
+                    os.getpid(),
+                    identity.campaign_file,
+                    identity.fingerprint,
+                    identity.recipients_file,
+                ),
+            )
+
+    def end_run(self, run_id: str, exit_code: int, reason: str, counts: dict[str, int]) -> None:
+        """Note how a run ended, with the outcomes still pending; `LedgerError` on failure."""
+        with self._transaction() as cursor:
+            self._write_pending(cursor)
+            cursor.execute(
+                "UPDATE runs SET ended_at=%s, exit_code=%s, reason=%s, counts=%s WHERE run_id=%s",
+                (now(), exit_code, reason, json.dumps(counts), run_id),
+            )
+
+    # ---- what `campaign status` asks --------------------------------------------------------
+
+    def status_counts(self, running: str | None = None) -> dict[str, int]:
+        """How many keys are in each state (see `base.status_name`)."""
+        if not self.exists():
+            return {}
+        counts: dict[str, int] = {}
+        for status, permanent, now_running, n in self.db.execute(
+            "SELECT status, permanent, run_id IS NOT DISTINCT FROM %s, count(*) FROM deliveries"
+            " WHERE campaign=%s GROUP BY 1, 2, 3",
+            (running, self.campaign),
+        ):
+            name = status_name(status, bool(permanent), bool(now_running and running))
+            counts[name] = counts.get(name, 0) + n
+        return counts
+
+    def last_run(self) -> dict[str, Any] | None:
+        """The most recent run's record, or None."""
+        if not self.exists():
+            return None
+        found = self.db.execute(
+            "SELECT run_id, started_at, ended_at, exit_code, reason, counts, fingerprint"
+            " FROM runs WHERE campaign=%s ORDER BY started_at DESC LIMIT 1",
+            (self.campaign,),
+        ).fetchone()
+        if not found:
+            return None
+        keys = ("run_id", "started_at", "ended_at", "exit_code", "reason", "counts", "fingerprint")
+        run = dict(zip(keys, found, strict=True))
+        run["counts"] = json.loads(run["counts"]) if run["counts"] else None
+        return run
+
+
+def _lock_name(campaign: str) -> str:
+    return f"campaign-runner:{campaign}"
+
+
+def holder_from(db: psycopg.Connection, campaign: str) -> Holder | None:
+    """Who runs CAMPAIGN now: its advisory lock is held; the run it logged says which pid
+    and since when (on its host)."""
+    (held,) = _one(
+        db.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype='advisory' AND granted"
+            " AND ((classid::bigint << 32) | objid::bigint) = hashtextextended(%s, 0)",
+            (_lock_name(campaign),),
+        )
+    )
+    if not held:
+        return None
+    found = None
+    with suppress(psycopg.Error):
+        found = db.execute(
+            "SELECT pid, started_at, host FROM runs WHERE campaign=%s AND ended_at IS NULL"
+            " ORDER BY started_at DESC LIMIT 1",
+            (campaign,),
+        ).fetchone()
+    if not found:
+        return Holder(None, None)
+    pid, started, host = found
+    return Holder(pid, f"{started} on {host}")
+
+
+def holder(url: str, campaign: str) -> Holder | None:
+    """`holder_from` on a connection of its own (for `campaign status`)."""
+    from campaign_runner.ledger import shown_url
+
+    db = _connect(url, shown_url(url))
+    try:
+        return holder_from(db, campaign)
+    finally:
+        db.close()

@@ -1,0 +1,289 @@
+"""The embedded ledger: one SQLite file, `STATE/ledger.sqlite`, for every campaign.
+
+A delivery is marked `sending` and committed before its POST; its outcome (`sent`,
+`failed`, or still `sending` after a crash, which reads as `unknown`) is committed with the
+next mark. WAL mode with synchronous=NORMAL makes each commit survive the process being
+killed (SIGKILL, OOM, a deploy); see the README for the one honest limit.
+
+A ledger is created whole (every migration applied, then renamed into place), so a ledger
+file that exists but is empty, lacks its tables or is damaged was truncated or replaced:
+that is an error to fix, never a reason to start afresh and send everyone the campaign
+again. Journals of earlier versions (`STATE/NAME.sqlite`, one per campaign) are imported
+on first use and renamed `NAME.sqlite.imported`, never deleted (`imports`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from campaign_runner.errors import CampaignInvalid, Problem
+from campaign_runner.ledger.base import Identity, LedgerError, Previous, now, status_name
+from campaign_runner.ledger.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE
+
+LEDGER_FILE = "ledger.sqlite"
+
+
+def ledger_path(state_dir: Path) -> Path:
+    """The ledger file in the state folder STATE_DIR."""
+    return state_dir / LEDGER_FILE
+
+
+def create_ledger(path: Path) -> None:
+    """Create a whole ledger at PATH: written beside it, then renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = path.with_name(f"{path.name}.new-{os.getpid()}")
+    fresh.unlink(missing_ok=True)
+    db = sqlite3.connect(fresh, isolation_level=None)
+    try:
+        db.execute("BEGIN")
+        db.execute(MIGRATIONS_TABLE)
+        _apply(db, 0)
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    os.replace(fresh, path)
+
+
+def _apply(db: sqlite3.Connection, have: int) -> None:
+    """Apply every migration after version HAVE (inside the caller's transaction)."""
+    for migration in MIGRATIONS:
+        if migration.version > have:
+            for statement in _statements(migration.sqlite):
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (migration.version, migration.description, now()),
+            )
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of SCRIPT (no `;` inside a statement in our migrations)."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+class SQLiteJournal:
+    """One campaign's deliveries and runs in the ledger file; not shared between threads.
+
+    Opening it checks that the file is whole and, unless READONLY, writable, and applies the
+    migrations it lacks; problems are a `CampaignInvalid` naming the file and what to do,
+    raised before anything is sent.
+    """
+
+    def __init__(self, path: Path, campaign: str, readonly: bool = False):
+        self.path = path
+        self.campaign = campaign
+        self.where = str(path)
+        self._pending: list[tuple[Any, ...]] = []
+        with self._explained("cannot be read"):
+            if readonly:  # dry runs and `status`: read beside a running campaign, never block it
+                self.db = sqlite3.connect(
+                    f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+                )
+                self.db.execute("PRAGMA busy_timeout=5000")
+                self._check_whole(readonly=True)
+                return
+            if not path.exists():
+                create_ledger(path)
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA busy_timeout=10000")
+            self._check_whole(readonly=False)
+        with self._explained("cannot be written"):
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("BEGIN IMMEDIATE")  # proves the file and its folder are writable
+            (have,) = self.db.execute("SELECT max(version) FROM schema_migrations").fetchone()
+            _apply(self.db, have or 0)
+            self.db.execute("COMMIT")
+
+    @contextmanager
+    def _explained(self, what: str) -> Iterator[None]:
+        """Turn SQLite's errors on opening into a located error that says what to do."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            with suppress(Exception):
+                self.db.close()
+            raise self._refusal(
+                f"the ledger {what} ({error}): check that the file and its folder are "
+                "writable and the disk is not full, or restore the ledger from a backup; "
+                "nothing was sent"
+            ) from None
+
+    def _check_whole(self, readonly: bool) -> None:
+        tables = {
+            name for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if {"deliveries", "runs", "schema_migrations"} <= tables:
+            (have,) = self.db.execute("SELECT max(version) FROM schema_migrations").fetchone()
+            if have is not None and have > LATEST:
+                self.db.close()
+                raise self._refusal(
+                    f"this ledger was written by a newer campaign-runner (schema {have}; this "
+                    f"one knows up to {LATEST}): upgrade campaign-runner; nothing was sent"
+                )
+            # A damaged page reads fine until a lookup reaches it, mid-run: check every
+            # page now (about a second per million deliveries).
+            (verdict,) = self.db.execute("PRAGMA quick_check(1)").fetchone()
+            if verdict == "ok":
+                return
+            raise sqlite3.DatabaseError(f"it is damaged: {verdict}")
+        self.db.close()
+        raise self._refusal(
+            "this ledger is empty or is not a campaign-runner ledger: it was truncated or "
+            "replaced. Restore it from a backup; deleting it makes the next run send every "
+            "campaign to every recipient again. Nothing was sent"
+        )
+
+    def _refusal(self, message: str) -> CampaignInvalid:
+        return CampaignInvalid(Problem(str(self.path), None, None, message))
+
+    def close(self) -> None:
+        """Commit what is pending (as far as possible) and close the file."""
+        try:
+            self.flush()
+        finally:
+            self.db.close()
+
+    def is_empty(self) -> bool:
+        """True when no delivery of this campaign was ever recorded."""
+        found = self.db.execute(
+            "SELECT 1 FROM deliveries WHERE campaign=? LIMIT 1", (self.campaign,)
+        ).fetchone()
+        return found is None
+
+    def lookup(self, key: str) -> Previous | None:
+        """The ledger's record of KEY, or None for a key never tried."""
+        found = self.db.execute(
+            "SELECT status, permanent, message_id, http_status, error FROM deliveries"
+            " WHERE campaign=? AND key=?",
+            (self.campaign, key),
+        ).fetchone()
+        return Previous(found[0], bool(found[1]), *found[2:]) if found else None
+
+    def mark_sending(self, entries: Iterable[tuple[str, int, str]], run_id: str) -> None:
+        """Durably mark each (key, row, phone) as `sending`, together with the pending outcomes.
+
+        This commit is the one that must land before the POSTs: it is what stops a re-run
+        from sending these keys again whatever happens next. `LedgerError` when it fails.
+        """
+        stamp = now()
+        with self._transaction():
+            self._write_pending()
+            self.db.executemany(
+                "INSERT INTO deliveries"
+                " (campaign, key, row, phone, status, attempts, run_id, updated_at)"
+                " VALUES (?, ?, ?, ?, 'sending', 1, ?, ?)"
+                " ON CONFLICT(campaign, key) DO UPDATE SET status='sending', row=excluded.row,"
+                " phone=excluded.phone, attempts=attempts+1, run_id=excluded.run_id,"
+                " updated_at=excluded.updated_at, error=NULL",
+                [(self.campaign, key, row, phone, run_id, stamp) for key, row, phone in entries],
+            )
+
+    def record(
+        self,
+        key: str,
+        status: str,
+        *,
+        permanent: bool = False,
+        message_id: str | None = None,
+        http_status: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Note an outcome; it is committed with the next `mark_sending` or `flush`."""
+        self._pending.append(
+            (status, int(permanent), message_id, http_status, error, now(), self.campaign, key)
+        )
+
+    def flush(self) -> None:
+        """Commit every pending outcome now; `LedgerError` when that fails."""
+        if not self._pending:
+            return
+        with self._transaction():
+            self._write_pending()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction; any failure rolls it back and is a `LedgerError`."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            yield
+            self.db.execute("COMMIT")
+        except sqlite3.Error as error:
+            # SQLite may already have rolled back (a full disk does): a second ROLLBACK
+            # would fail and hide the real cause.
+            if self.db.in_transaction:
+                with suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+            raise LedgerError(f"cannot write the ledger {self.path}: {error}") from None
+
+    def _write_pending(self) -> None:
+        if self._pending:
+            self.db.executemany(
+                "UPDATE deliveries SET status=?, permanent=?, message_id=?, http_status=?,"
+                " error=?, updated_at=? WHERE campaign=? AND key=?",
+                self._pending,
+            )
+            self._pending.clear()
+
+    def start_run(self, run_id: str, started_at: str, identity: Identity | None = None) -> None:
+        """Note that a run began, on which host, from which files (for `campaign status`)."""
+        identity = identity or Identity()
+        with self._transaction():
+            self.db.execute(
+                "INSERT INTO runs (run_id, campaign, started_at, host, pid, campaign_file,"
+                " fingerprint, recipients_file) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    self.campaign,
+                    started_at,
+                    socket.gethostname(),
+                    os.getpid(),
+                    identity.campaign_file,
+                    identity.fingerprint,
+                    identity.recipients_file,
+                ),
+            )
+
+    def end_run(self, run_id: str, exit_code: int, reason: str, counts: dict[str, int]) -> None:
+        """Note how a run ended, with the outcomes still pending; `LedgerError` on failure."""
+        with self._transaction():
+            self._write_pending()
+            self.db.execute(
+                "UPDATE runs SET ended_at=?, exit_code=?, reason=?, counts=? WHERE run_id=?",
+                (now(), exit_code, reason, json.dumps(counts), run_id),
+            )
+
+    def status_counts(self, running: str | None = None) -> dict[str, int]:
+        """How many keys are in each state: sent, failed, unknown (left `sending`), and
+        in-flight (`sending` in RUNNING, the id of a run going on now)."""
+        counts: dict[str, int] = {}
+        for status, permanent, now_running, n in self.db.execute(
+            "SELECT status, permanent, run_id IS ?, count(*) FROM deliveries WHERE campaign=?"
+            " GROUP BY status, permanent, run_id IS ?",
+            (running, self.campaign, running),
+        ):
+            name = status_name(status, bool(permanent), bool(now_running and running))
+            counts[name] = counts.get(name, 0) + n
+        return counts
+
+    def last_run(self) -> dict[str, Any] | None:
+        """The most recent run's record, or None."""
+        found = self.db.execute(
+            "SELECT run_id, started_at, ended_at, exit_code, reason, counts, fingerprint"
+            " FROM runs WHERE campaign=? ORDER BY started_at DESC LIMIT 1",
+            (self.campaign,),
+        ).fetchone()
+        if not found:
+            return None
+        keys = ("run_id", "started_at", "ended_at", "exit_code", "reason", "counts", "fingerprint")
+        run = dict(zip(keys, found, strict=True))
+        run["counts"] = json.loads(run["counts"]) if run["counts"] else None
+        return run
