@@ -23,7 +23,7 @@ from typing import Any
 from campaign_runner.attention import LABEL, RowsToFix
 from campaign_runner.campaign import Campaign
 from campaign_runner.delivery import Delivery
-from campaign_runner.errors import ExitCode
+from campaign_runner.errors import CampaignInvalid, ExitCode, Problem
 from campaign_runner.gateway.settings import (
     SendSettings,
     gateway_headers,
@@ -74,6 +74,7 @@ class RunOptions:
     retry_failed: bool = False
     resend_unknown: bool = False
     rehearsal: bool = False  # send to a sandbox gateway started in this process
+    accept_changed_message: bool = False  # the message changed on purpose: same campaign
     gateway_url: str | None = None  # ops' pin (--gateway-url): wins over $CAMPAIGN_GATEWAY_URL
     apikey: str | None = None  # given directly; else read from the campaign's variable
     clock: Callable[[], datetime] = _utc_now
@@ -200,6 +201,10 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         stack.callback(source.close)
         notes: list[str] = []
         journal = _open_journal(stack, state, name, not sends, notes)
+        changed = _changed_message(campaign, journal, options)
+        if changed and sends:
+            raise CampaignInvalid(changed)
+        notes += [changed.message] if changed else []
         state_warning = other_ledgers_warning(name, other_ledgers(name, state, remember=sends))
         plan = Plan(
             campaign.name,
@@ -258,6 +263,29 @@ def plan_only(campaign: Campaign, options: RunOptions) -> Plan:
         plan = Plan(campaign.name, str(source.table.path.absolute()), warnings=source.warnings)
         policy = _policy(options, ignore_schedule=False)
         return make_plan(plan, prepare(source, options.limit), journal, policy, None)
+
+
+def _changed_message(
+    campaign: Campaign, journal: Journal | None, options: RunOptions
+) -> Problem | None:
+    """The problem when the message differs from the one the campaign's last run sent
+    (its fingerprint), unless --accept-changed-message says it is the same campaign."""
+    if journal is None or options.accept_changed_message or journal.is_empty():
+        return None
+    last = journal.last_run()
+    before = last.get("fingerprint") if last else None
+    if before is None or before == campaign.fingerprint:
+        return None
+    sent = journal.status_counts().get("sent", 0)
+    return campaign.source.problem(
+        ("message",),
+        f"the message changed since campaign '{campaign.name}' last ran (fingerprint "
+        f"{before} -> {campaign.fingerprint}): {sent} recipient(s) got the earlier message and "
+        "would be skipped as already-sent. If this is a new campaign, give it a new `name:`; "
+        "if it is the same campaign with a corrected message, run again with "
+        "--accept-changed-message; nothing was sent",
+        at_key=True,
+    )
 
 
 def _stopped_before_sending(plan: Plan, options: RunOptions) -> tuple[ExitCode, str] | None:

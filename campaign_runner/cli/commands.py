@@ -106,6 +106,12 @@ def validate(campaigns, recipients):
     "--retry-failed", is_flag=True, help="Send again to keys that failed for good before."
 )
 @click.option(
+    "--accept-changed-message",
+    is_flag=True,
+    help="The message changed since the last run and this is still the same campaign: "
+    "those already sent are not sent again.",
+)
+@click.option(
     "--resend-unknown",
     is_flag=True,
     help="Send again to keys whose earlier request's outcome is unknown (after a crash).",

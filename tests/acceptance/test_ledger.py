@@ -123,3 +123,38 @@ def test_campaign_state_names_the_ledger_and_the_older_variable_still_works(sand
     old = {"CAMPAIGN_STATE": "", "CAMPAIGN_STATE_DIR": str(tmp_path / "old")}
     assert run(path, tmp_path, "b.csv", **old).exit_code == 0
     assert (tmp_path / "old" / "ledger.sqlite").exists()
+
+
+# ---- campaign identity: a changed message is never silently "already sent" -------------------
+
+
+def test_a_changed_message_is_refused_until_the_operator_says_what_it_is(sandbox, tmp_path):
+    path = write_campaign(tmp_path, gateway_url=sandbox.messages_url)
+    assert run(path, tmp_path, "r1.csv").exit_code == 0
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("seu pedido chegou", "seu pedido foi enviado"), encoding="utf-8")
+    assert text != path.read_text(encoding="utf-8")
+    message_line = text.splitlines().index("message:") + 1
+
+    refused = run(path, tmp_path, "r2.csv")
+    assert refused.exit_code == 2 and len(sandbox.messages()) == 2
+    assert f"{path}:{message_line}:1: the message changed since campaign 'test-campaign'" in (
+        refused.output
+    )
+    assert "2 recipient(s) got the earlier message" in refused.output
+    assert "new `name:`" in refused.output and "--accept-changed-message" in refused.output
+    assert not (tmp_path / "r2.csv").exists()
+
+    dry = run(path, tmp_path, "dry.csv", "--dry-run")
+    assert dry.exit_code == 0 and "warning: the message changed" in dry.output
+
+    same = run(path, tmp_path, "r3.csv", "--accept-changed-message")
+    assert same.exit_code == 0 and len(sandbox.messages()) == 2
+    assert {r["status"] for r in read_report(tmp_path / "r3.csv")} == {"already-sent"}
+    # Accepted once, the new message is the campaign's: the next run needs no option.
+    assert run(path, tmp_path, "r4.csv").exit_code == 0
+
+    renamed = path.read_text(encoding="utf-8").replace("name: test-campaign", "name: second-wave")
+    path.write_text(renamed, encoding="utf-8")
+    assert run(path, tmp_path, "r5.csv").exit_code == 0
+    assert len(sandbox.messages()) == 4  # a new campaign: everyone gets the new message
