@@ -22,7 +22,8 @@ import asyncio
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,7 @@ from campaign_runner.report import ReportWriter, RowResult
 from campaign_runner.status import Status
 
 SIGNAL_EXIT = {signal.SIGINT: ExitCode.SIGINT, signal.SIGTERM: ExitCode.SIGTERM}
+LAPSED = "this run's claim on it lapsed and another worker took it over"
 _PROGRESS_EVERY_S = 0.2
 
 
@@ -154,10 +156,19 @@ class Delivery:
 
     # ---- sending ------------------------------------------------------------------------
 
-    async def send_all(self, items: Iterator[PreparedRow], settings: SendSettings) -> None:
-        """Send every ready row to the gateway, honouring the journal, the pace and stops."""
+    async def send_all(
+        self,
+        items: Iterator[PreparedRow] | AsyncIterator[PreparedRow],
+        settings: SendSettings,
+        keepalive: tuple[float, Callable[[], None]] | None = None,
+    ) -> None:
+        """Send every ready row to the gateway, honouring the journal, the pace and stops.
+
+        KEEPALIVE (seconds, call): called that often while the run lasts (a worker renews
+        its claims on shared work with it)."""
         sender = Sender(settings, self.campaign.send.concurrency, self.stop.waits)
         launcher = _Launcher(self, sender)
+        beating = asyncio.create_task(_every(*keepalive)) if keepalive else None
         with _StopOnSignals(self.stop, launcher.in_flight, self.policy.handle_signals):
             try:
                 await self._walk(items, launcher)
@@ -165,6 +176,8 @@ class Delivery:
             finally:
                 launcher.abandon_leased("the run broke off")
                 await sender.aclose()
+                if beating is not None:
+                    beating.cancel()
                 self.settle_journal()
 
     def settle_journal(self) -> None:
@@ -184,8 +197,10 @@ class Delivery:
             ExitCode.ABORTED,
         )
 
-    async def _walk(self, items: Iterator[PreparedRow], launcher: _Launcher) -> None:
-        for item in items:
+    async def _walk(
+        self, items: Iterator[PreparedRow] | AsyncIterator[PreparedRow], launcher: _Launcher
+    ) -> None:
+        async for item in _each(items):
             if item.seq % 1000 == 0:
                 await asyncio.sleep(0)  # long runs of skipped rows must still hear signals
             if self.decided_without_sending(item):
@@ -254,6 +269,26 @@ class Delivery:
                 )
 
 
+async def _each(
+    items: Iterator[PreparedRow] | AsyncIterator[PreparedRow],
+) -> AsyncIterator[PreparedRow]:
+    """ITEMS one by one, whether they come from the spool or from shared work."""
+    if isinstance(items, AsyncIterator):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+async def _every(seconds: float, call: Callable[[], None]) -> None:
+    """Call CALL every SECONDS until cancelled; a failure is left to the next call."""
+    while True:
+        await asyncio.sleep(seconds)
+        with suppress(Exception):  # the claims lapse and others take over: never a resend
+            call()
+
+
 class _Launcher:
     """Rows admitted for sending: each leases a connection and a token, then all the leased
     keys are marked `sending` in one journal commit before any of their POSTs goes out."""
@@ -292,13 +327,17 @@ class _Launcher:
         assert delivery.journal is not None  # sending always keeps a journal
         marks = [(delivery.delivery_key(item), item.row, item.phone) for item, _ in self.leased]
         try:
-            delivery.journal.mark_sending(marks, delivery.run_id)
+            lost = delivery.journal.mark_sending(marks, delivery.run_id)
         except LedgerError as error:
             delivery.journal_failed(error)
             self.abandon_leased(delivery.stop.reason or str(error))
             return
         started, self.leased = self.leased, []
         for item, connection in started:
+            if lost and delivery.delivery_key(item) in lost:  # another worker has it now
+                self.sender.release(connection)
+                delivery.emit(item, Status.NOT_ATTEMPTED, f"not sent: {LAPSED}")
+                continue
             if self.sequential:  # one at a time: no task to schedule, nothing to overlap
                 await delivery.deliver(self.sender, connection, item)
                 await asyncio.sleep(0)  # a turn of the loop, so a signal is heard now

@@ -42,6 +42,9 @@ class DeliveryPolicy:
     resend_unknown: bool = False
     ignore_schedule: bool = False
     handle_signals: bool = True
+    # Workers sharing a campaign (PostgreSQL): a key left `sending` may be in flight in a
+    # live worker; it is decided when claimed (`workers`), not by the plan.
+    shared: bool = False
 
 
 def earlier_outcome(previous: Previous | None, policy: DeliveryPolicy) -> RowResult | None:
@@ -51,6 +54,8 @@ def earlier_outcome(previous: Previous | None, policy: DeliveryPolicy) -> RowRes
         return None
     if previous.sent:
         return RowResult(0, 0, "", Status.ALREADY_SENT, previous.message_id, previous.http_status)
+    if previous.in_doubt and policy.shared:
+        return None
     if previous.in_doubt and not policy.resend_unknown:
         why = previous.error or "an earlier run stopped during this request"
         reason = (
@@ -172,7 +177,8 @@ class Spool:
     def rows(self) -> Iterator[PreparedRow]:
         """The kept rows in order, each as the send needs it (the body as bytes only)."""
         self._write()
-        self.db.execute("COMMIT")
+        if self.db.in_transaction:  # the rows may be read more than once (workers do)
+            self.db.execute("COMMIT")
         for found in self.db.execute("SELECT * FROM rows ORDER BY seq"):
             seq, row, phone, status, key, untrimmed, error, message_id, http, content, vals = found
             yield PreparedRow(

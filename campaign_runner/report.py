@@ -109,7 +109,8 @@ class ReportWriter:
     PATH None counts without writing (a preview's or a validation's tally). COLUMNS are the
     recipients' own, written after the outcome from the values given to `note`; SEMICOLONS
     writes `;` and a byte-order mark (see the module's docstring). SINK also gets each
-    result with its values, in row order.
+    result with its values, in row order. ORDERED False writes each result as it comes: a
+    worker that shares its campaign with others gets only some of the rows.
     """
 
     def __init__(
@@ -119,8 +120,10 @@ class ReportWriter:
         *,
         semicolons: bool = False,
         sink: RowSink | None = None,
+        ordered: bool = True,
     ):
         self.path = path
+        self.ordered = ordered  # False: each result as it comes (a worker's share of rows)
         self.columns = list(columns)
         self.sink = sink
         self.counts: Counter[Status] = Counter()
@@ -151,6 +154,8 @@ class ReportWriter:
         """Take one result; write every result that is now next in row order."""
         self.counts[result.status] += 1
         self._waiting[result.seq] = result
+        if not self.ordered:
+            self._next = result.seq
         while self._next in self._waiting:
             ready = self._waiting.pop(self._next)
             values = self._values.pop(self._next, {})

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -189,6 +189,7 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
     if options.sends_to_sandbox:
         gateway_headers(campaign, "sandbox")  # the environment is checked before it starts
     policy = _policy(options, ignore_schedule)
+    policy.shared = state_from(options.state).url is not None and not options.dry_run
     with ExitStack() as stack:
         rehearsal = stack.enter_context(_rehearsal_gateway(options, report))
         settings = _send_settings(campaign, options, rehearsal)  # the apikey before the lock
@@ -223,14 +224,22 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         fix = None
         if options.failed_rows is not None:
             fix = stack.enter_context(RowsToFix(options.failed_rows, table))
+        shared = state.url is not None  # workers on PostgreSQL share the campaign's work
         writer = stack.enter_context(
-            ReportWriter(report, table.columns, semicolons=table.semicolons, sink=fix)
+            ReportWriter(
+                report, table.columns, semicolons=table.semicolons, sink=fix, ordered=not shared
+            )
         )
         delivery = Delivery(campaign, policy, journal, writer, options.clock, options.progress)
         identity = Identity(
             str(campaign.path.absolute()), campaign.fingerprint, plan.recipients or None
         )
-        crash = _walk(delivery, _noted(spool.rows(), writer), settings, journal, started, identity)
+        walk = _Walk(delivery, settings, journal, started, identity)
+        if shared:
+            walk.share(campaign, spool, writer)
+        else:
+            walk.rows = _noted(spool.rows(), writer)
+        crash = walk()
     exit_code, reason = delivery.verdict()
     result = RunResult(
         exit_code,
@@ -359,38 +368,75 @@ def _noted(rows: Iterator[PreparedRow], writer: ReportWriter) -> Iterator[Prepar
         yield item
 
 
-def _walk(
-    delivery: Delivery,
-    rows: Iterator[PreparedRow],
-    settings: SendSettings | None,
-    journal: Journal | None,
-    started: datetime,
-    identity: Identity,
-) -> Exception | None:
-    """Dry-run or send every row; the journal notes the run's start and how it ended.
+class _Walk:
+    """Dry-run or send every row; the ledger notes the run's start and how it ended.
 
     A bug that breaks the run off is returned, after the run is recorded as crashed.
     """
-    if settings is None:
-        delivery.dry_run(rows)
-        return None
-    assert journal is not None  # a run that sends always keeps its journal
-    crash = None
-    try:
-        journal.start_run(delivery.run_id, started.isoformat(), identity)
-        asyncio.run(delivery.send_all(rows, settings))
-    except LedgerError as error:
-        delivery.journal_failed(error)
-    except Exception as error:  # a bug: the journal and the report must say so, not "exit 0"
-        crash = error
-        delivery.stop.request(
-            f"crashed: {type(error).__name__} (a bug in campaign-runner; set CAMPAIGN_DEBUG=1 "
-            "to see where)",
-            ExitCode.CRASHED,
+
+    def __init__(
+        self,
+        delivery: Delivery,
+        settings: SendSettings | None,
+        journal: Journal | None,
+        started: datetime,
+        identity: Identity,
+    ):
+        self.delivery, self.settings, self.journal = delivery, settings, journal
+        self.started, self.identity = started, identity
+        self.rows: Iterator[PreparedRow] | AsyncIterator[PreparedRow] = iter(())
+        self.keepalive: tuple[float, Callable[[], None]] | None = None
+        self.work: Any = None  # workers.SharedWork, for a worker on a PostgreSQL ledger
+        self.note: Callable[[int, dict[str, str]], None] | None = None
+
+    def share(self, campaign: Campaign, spool: Spool, writer: ReportWriter) -> None:
+        """Work as one of the campaign's workers on a PostgreSQL ledger (`workers`)."""
+        from campaign_runner.workers import SharedWork
+
+        work = SharedWork(
+            self.journal,  # type: ignore[arg-type]
+            campaign.name,
+            self.delivery.run_id,
+            self.delivery.policy.resend_unknown,
         )
-    finally:
-        _record_end(delivery, journal)
-    return crash
+        work.publish(spool)
+        self.rows, self.keepalive = work.rows(spool, writer.note), (work.renew_every_s, work.renew)
+        self.work, self.note = work, writer.note
+
+    async def _send(self) -> None:
+        """Send the rows; a worker then waits for the others and takes over what a dead one
+        left (its claims lapse), until nothing of the plan is left anywhere."""
+        assert self.settings is not None
+        delivery = self.delivery
+        await delivery.send_all(self.rows, self.settings, self.keepalive)
+        while self.work is not None and not delivery.stop.reason:
+            if not await self.work.others_finish():
+                return
+            await delivery.send_all(self.work.claimed(self.note), self.settings, self.keepalive)
+
+    def __call__(self) -> Exception | None:
+        delivery, journal = self.delivery, self.journal
+        if self.settings is None:
+            assert isinstance(self.rows, Iterator)
+            delivery.dry_run(self.rows)
+            return None
+        assert journal is not None  # a run that sends always keeps its ledger
+        crash = None
+        try:
+            journal.start_run(delivery.run_id, self.started.isoformat(), self.identity)
+            asyncio.run(self._send())
+        except LedgerError as error:
+            delivery.journal_failed(error)
+        except Exception as error:  # a bug: the ledger and the report must say so, not "exit 0"
+            crash = error
+            delivery.stop.request(
+                f"crashed: {type(error).__name__} (a bug in campaign-runner; set "
+                "CAMPAIGN_DEBUG=1 to see where)",
+                ExitCode.CRASHED,
+            )
+        finally:
+            _record_end(delivery, journal)
+        return crash
 
 
 def _record_end(delivery: Delivery, journal: Journal) -> None:

@@ -62,8 +62,35 @@ CREATE TABLE imported_journals (  -- per-campaign journals of earlier versions, 
 );
 """
 
+# The plan's deliveries, shared by the workers of a campaign on PostgreSQL: each worker
+# claims batches (FOR UPDATE SKIP LOCKED) under a lease it renews while it works. SQLite has
+# the same table (one process per campaign there, so it stays empty).
+_V2_WORK = """
+CREATE TABLE work (
+    campaign TEXT NOT NULL,
+    key TEXT NOT NULL,
+    plan_id TEXT NOT NULL,         -- the plan it belongs to: workers of one plan share it
+    seq INTEGER NOT NULL,
+    row INTEGER NOT NULL,
+    phone TEXT NOT NULL,
+    content {blob} NOT NULL,       -- the request body, as the bytes it will carry
+    vals TEXT NOT NULL,            -- the recipient's columns (JSON), for the report
+    worker TEXT,                   -- the run that holds the claim
+    lease_until {time},            -- the claim lapses after this, unless renewed
+    done INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (campaign, key)
+);
+CREATE INDEX work_to_claim ON work (campaign, plan_id, done, seq);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "deliveries and runs of every campaign", _V1, _V1),
+    Migration(
+        2,
+        "the plan's deliveries, claimed by the workers of a campaign",
+        _V2_WORK.format(blob="BLOB", time="TEXT"),
+        _V2_WORK.format(blob="BYTEA", time="TIMESTAMPTZ"),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 

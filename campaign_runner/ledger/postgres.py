@@ -1,9 +1,14 @@
 """The shared ledger: a PostgreSQL database (psycopg 3), for cron on several hosts.
 
-Same tables, migrations and behaviour as the SQLite ledger. A sending run of a campaign
-holds a session advisory lock named after it, so a second run of the same campaign, on any
-host, is refused with exit 4 (as the lock file does on one machine); the lock dies with
-the run's connection, so a crash never wedges cron. Migrations are applied under a
+Same tables, migrations and behaviour as the SQLite ledger. Any number of runs of one
+campaign, on any hosts, cooperate as workers: each publishes its plan's deliveries to the
+`work` table (the same plan gives the same rows), then claims batches of them with
+`SELECT ... FOR UPDATE SKIP LOCKED` under a lease it renews while it works
+(`claim`, `renew`). A key is marked `sending` only while its worker still holds the claim,
+in the same transaction, so a worker whose lease lapsed never sends; a worker that finds a
+lapsed claim whose key is already `sending` reports it `unknown`, never sends it again.
+A sending run also holds a shared session advisory lock named after its campaign, so
+`campaign status` can tell that a run is going. Migrations are applied under a
 transaction-scoped advisory lock, so runs starting together never apply one twice.
 """
 
@@ -18,13 +23,14 @@ from typing import Any
 
 import psycopg
 
-from campaign_runner.errors import CampaignInvalid, Problem, RunBusy
+from campaign_runner.errors import CampaignInvalid, Problem
 from campaign_runner.ledger.base import Identity, LedgerError, Previous, now, status_name
 from campaign_runner.ledger.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE
 from campaign_runner.lock import Holder
 
 _MIGRATION_LOCK = 0x63616D70  # "camp": serialises schema upgrades between runs
 _CONNECT_TIMEOUT_S = 10
+_PUBLISH_BATCH = 5_000  # rows per transaction when a plan is published
 
 
 def _statements(script: str) -> list[str]:
@@ -63,14 +69,16 @@ class PostgresJournal:
 
         self.where = shown_url(url)
         self.campaign = campaign
+        self.worker: str | None = None  # set by `join`: this run claims shared work
         self._pending: list[tuple[Any, ...]] = []
+        self._finished: list[str] = []  # claimed keys whose outcome is pending
         self.db = _connect(url, self.where)
         try:
             if readonly:
                 self._check_version()
             else:
                 self._migrate()
-                self._take_campaign_lock()
+                self._note_running()
         except BaseException:
             self.db.close()
             raise
@@ -115,25 +123,115 @@ class PostgresJournal:
                 "CREATE on the database's schema (see the README); nothing was sent",
             ) from None
 
-    def _take_campaign_lock(self) -> None:
-        (taken,) = _one(
-            self.db.execute(
-                "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
-                (_lock_name(self.campaign),),
-            )
+    def _note_running(self) -> None:
+        """Hold the campaign's advisory lock, shared: workers do not exclude each other,
+        and `campaign status` sees that a run is going (it dies with the connection)."""
+        self.db.execute(
+            "SELECT pg_advisory_lock_shared(hashtextextended(%s, 0))", (_lock_name(self.campaign),)
         )
-        if taken:
+
+    # ---- workers: the plan's deliveries, claimed under a lease ----------------------------
+
+    def publish(self, plan_id: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Add the plan's ready deliveries, each (key, seq, row, phone, content, vals), to the
+        shared work; rows another worker of the same plan published already are kept."""
+        batch: list[tuple[Any, ...]] = []
+        for found in rows:
+            batch.append((self.campaign, plan_id, *found))
+            if len(batch) >= _PUBLISH_BATCH:
+                self._publish(batch)
+                batch = []
+        self._publish(batch)
+
+    def _publish(self, batch: list[tuple[Any, ...]]) -> None:
+        if not batch:
             return
-        running = holder_from(self.db, self.campaign)
-        raise RunBusy(
-            Problem(
-                self.where,
-                None,
-                None,
-                f"this campaign is already running ({running or 'another process'}); "
-                "nothing was sent",
+        with self._transaction() as cursor:
+            cursor.executemany(
+                "INSERT INTO work (campaign, plan_id, key, seq, row, phone, content, vals)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (campaign, key) DO UPDATE SET plan_id=excluded.plan_id,"
+                " seq=excluded.seq, row=excluded.row, content=excluded.content,"
+                " vals=excluded.vals, done=0, worker=NULL, lease_until=NULL"
+                " WHERE work.plan_id <> excluded.plan_id",
+                batch,
+            )
+
+    def claim(self, plan_id: str, worker: str, limit: int, lease_s: float) -> list[tuple]:
+        """Claim up to LIMIT deliveries of the plan no live worker holds, in row order;
+        each (key, seq, row, phone, content, vals, status of the key in the ledger or None)."""
+        with self._transaction() as cursor:
+            cursor.execute(
+                "UPDATE work SET worker=%s, lease_until=now() + %s * interval '1 second'"
+                " WHERE (campaign, key) IN (SELECT campaign, key FROM work"
+                "  WHERE campaign=%s AND plan_id=%s AND done=0"
+                "  AND (lease_until IS NULL OR lease_until < now())"
+                "  ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " RETURNING key, seq, row, phone, content, vals,"
+                " (SELECT status FROM deliveries d WHERE d.campaign=work.campaign"
+                "  AND d.key=work.key)",
+                (worker, lease_s, self.campaign, plan_id, limit),
+            )
+            return sorted(cursor.fetchall(), key=lambda found: found[1])
+
+    def renew(self, worker: str, lease_s: float) -> None:
+        """Extend the lease of every claim WORKER holds and has not finished."""
+        with self._transaction() as cursor:
+            cursor.execute(
+                "UPDATE work SET lease_until=now() + %s * interval '1 second'"
+                " WHERE campaign=%s AND worker=%s AND done=0",
+                (lease_s, self.campaign, worker),
+            )
+
+    def held_elsewhere(self, plan_id: str, worker: str) -> float | None:
+        """Seconds until the first lease another worker holds on unfinished work lapses;
+        None when no other worker holds any."""
+        (found,) = _one(
+            self.db.execute(
+                "SELECT extract(epoch FROM min(lease_until) - now()) FROM work"
+                " WHERE campaign=%s AND plan_id=%s AND done=0 AND worker <> %s"
+                " AND lease_until >= now()",
+                (self.campaign, plan_id, worker),
             )
         )
+        return None if found is None else max(0.0, float(found))
+
+    def settled_unknown(self, plan_id: str, reopen: bool) -> list[tuple]:
+        """The plan's deliveries settled as in doubt (a worker died during the request): each
+        (key, seq, row, phone, vals), for every worker's report; REOPEN (--resend-unknown)
+        puts them back in the work instead, to be claimed and sent again."""
+        if reopen:
+            with self._transaction() as cursor:
+                cursor.execute(
+                    "UPDATE work w SET done=0, worker=NULL, lease_until=NULL FROM deliveries d"
+                    " WHERE w.campaign=%s AND w.plan_id=%s AND w.done=1"
+                    " AND d.campaign=w.campaign AND d.key=w.key AND d.status='sending'",
+                    (self.campaign, plan_id),
+                )
+            return []
+        return self.db.execute(
+            "SELECT w.key, w.seq, w.row, w.phone, w.vals FROM work w JOIN deliveries d"
+            " ON d.campaign=w.campaign AND d.key=w.key WHERE w.campaign=%s AND w.plan_id=%s"
+            " AND w.done=1 AND d.status='sending' ORDER BY w.seq",
+            (self.campaign, plan_id),
+        ).fetchall()
+
+    def claimable(self, plan_id: str) -> bool:
+        """True when some of the plan's work is unfinished and no live worker holds it."""
+        found = self.db.execute(
+            "SELECT 1 FROM work WHERE campaign=%s AND plan_id=%s AND done=0"
+            " AND (lease_until IS NULL OR lease_until < now()) LIMIT 1",
+            (self.campaign, plan_id),
+        ).fetchone()
+        return found is not None
+
+    def settle_claims(self, keys: Iterable[str]) -> None:
+        """Mark KEYS finished in the shared work (their outcome is in the ledger)."""
+        with self._transaction() as cursor:
+            cursor.executemany(
+                "UPDATE work SET done=1 WHERE campaign=%s AND key=%s",
+                [(self.campaign, key) for key in keys],
+            )
 
     def close(self) -> None:
         """Commit what is pending (as far as possible) and close the connection (which lets
@@ -163,12 +261,29 @@ class PostgresJournal:
         ).fetchone()
         return Previous(found[0], bool(found[1]), *found[2:]) if found else None
 
-    def mark_sending(self, entries: Iterable[tuple[str, int, str]], run_id: str) -> None:
+    def join(self, worker: str) -> None:
+        """Work as WORKER: keys are marked only while this worker holds their claim."""
+        self.worker = worker
+
+    def mark_sending(self, entries: Iterable[tuple[str, int, str]], run_id: str) -> set[str]:
         """Durably mark each (key, row, phone) as `sending`, with the pending outcomes, in one
-        transaction: committed before the POSTs. `LedgerError` when it fails."""
+        transaction: committed before the POSTs. A worker marks only the keys it still holds
+        the claim of; the others are returned (their lease lapsed: not to be sent).
+        `LedgerError` when it fails."""
         stamp = now()
+        entries = list(entries)
         with self._transaction() as cursor:
             self._write_pending(cursor)
+            lost: set[str] = set()
+            if self.worker is not None:
+                cursor.execute(
+                    "SELECT key FROM work WHERE campaign=%s AND key = ANY(%s) AND worker=%s"
+                    " AND lease_until >= now() FOR UPDATE",
+                    (self.campaign, [key for key, _, _ in entries], self.worker),
+                )
+                held = {key for (key,) in cursor.fetchall()}
+                lost = {key for key, _, _ in entries if key not in held}
+                entries = [entry for entry in entries if entry[0] in held]
             cursor.executemany(
                 "INSERT INTO deliveries"
                 " (campaign, key, row, phone, status, attempts, run_id, updated_at)"
@@ -179,6 +294,7 @@ class PostgresJournal:
                 " updated_at=excluded.updated_at, error=NULL",
                 [(self.campaign, key, row, phone, run_id, stamp) for key, row, phone in entries],
             )
+        return lost
 
     def record(
         self,
@@ -194,6 +310,8 @@ class PostgresJournal:
         self._pending.append(
             (status, int(permanent), message_id, http_status, error, now(), self.campaign, key)
         )
+        if self.worker is not None:
+            self._finished.append(key)
 
     def flush(self) -> None:
         """Commit every pending outcome now; `LedgerError` when that fails."""
@@ -218,6 +336,12 @@ class PostgresJournal:
                 self._pending,
             )
             self._pending.clear()
+        if self._finished:  # the claims end with their outcome, in the same transaction
+            cursor.execute(
+                "UPDATE work SET done=1 WHERE campaign=%s AND key = ANY(%s)",
+                (self.campaign, self._finished),
+            )
+            self._finished.clear()
 
     def start_run(self, run_id: str, started_at: str, identity: Identity | None = None) -> None:
         """Note that a run began, on which host, from which files (for `campaign status`)."""

@@ -168,11 +168,12 @@ class SQLiteJournal:
         ).fetchone()
         return Previous(found[0], bool(found[1]), *found[2:]) if found else None
 
-    def mark_sending(self, entries: Iterable[tuple[str, int, str]], run_id: str) -> None:
+    def mark_sending(self, entries: Iterable[tuple[str, int, str]], run_id: str) -> set[str]:
         """Durably mark each (key, row, phone) as `sending`, together with the pending outcomes.
 
         This commit is the one that must land before the POSTs: it is what stops a re-run
         from sending these keys again whatever happens next. `LedgerError` when it fails.
+        Returns the keys it could not mark: none here.
         """
         stamp = now()
         with self._transaction():
@@ -186,6 +187,7 @@ class SQLiteJournal:
                 " updated_at=excluded.updated_at, error=NULL",
                 [(self.campaign, key, row, phone, run_id, stamp) for key, row, phone in entries],
             )
+        return set()  # one run per campaign (its lock): every key is this run's to mark
 
     def record(
         self,

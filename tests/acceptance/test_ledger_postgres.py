@@ -4,11 +4,16 @@ behaviour as the SQLite ledger, one campaign run at a time across hosts, clear e
 from __future__ import annotations
 
 import json
+import os
+import random
 import re
+import subprocess
+import sys
 import time
+from collections import Counter
 
 import psycopg
-from helpers import campaign_process, cli, env_for, read_report, start_process, write_campaign
+from helpers import cli, env_for, read_report, start_process, write_campaign
 
 from campaign_runner.ledger.migrations import LATEST
 from campaign_runner.sandbox import Faults
@@ -16,6 +21,10 @@ from campaign_runner.sandbox import Faults
 
 def people(n: int) -> list[dict]:
     return [{"phone": f"+55119{70_000_000 + i:08d}", "name": f"Pessoa {i}"} for i in range(n)]
+
+
+def received_per_phone(gateway) -> Counter:
+    return Counter(message["to"] for message in gateway.messages())
 
 
 def run(path, tmp_path, url, report: str, *extra):
@@ -58,9 +67,42 @@ def test_two_campaigns_share_the_database(sandbox, tmp_path, postgres_url):
     assert per_campaign == {"first": 2, "second": 2}
 
 
-def test_a_second_run_of_the_campaign_on_any_host_is_refused_while_one_runs(
-    sandbox_factory, tmp_path, postgres_url
-):
+def start_worker(path, folder, url, env, report: str):
+    """A `campaign run` process with its own working folder, as on another host."""
+    folder.mkdir(exist_ok=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "campaign_runner", "run", str(path), "--state", url, "--yes"]
+        + ["--report", str(folder / report)],
+        cwd=folder,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_workers_on_two_hosts_share_one_campaign(sandbox_factory, tmp_path, postgres_url):
+    gateway = sandbox_factory(Faults(latency_ms=20))
+    path = write_campaign(
+        tmp_path, rows=people(200), gateway_url=gateway.messages_url, send={"concurrency": 4}
+    )
+    env = env_for(tmp_path)
+    workers = [start_worker(path, tmp_path / h, postgres_url, env, "r.csv") for h in ("a", "b")]
+    outcomes = [w.communicate(timeout=120) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outcomes
+    assert sorted(received_per_phone(gateway)) == sorted(p["phone"] for p in people(200))
+    assert set(received_per_phone(gateway).values()) == {1}
+    sent = [
+        [r["phone"] for r in read_report(tmp_path / h / "r.csv") if r["status"] == "sent"]
+        for h in ("a", "b")
+    ]
+    assert all(sent) and len(sent[0]) + len(sent[1]) == 200  # both worked, none twice
+    found = json.loads(cli(["status", path, "--state", postgres_url, "--json"], env).stdout)
+    assert found["counts"] == {"sent": 200} and found["left"] == 0
+    assert found["state"] == "finished"
+
+
+def test_status_sees_a_worker_running(sandbox_factory, tmp_path, postgres_url):
     gateway = sandbox_factory(Faults(latency_ms=100))
     path = write_campaign(tmp_path, rows=people(40), gateway_url=gateway.messages_url)
     env = env_for(tmp_path)
@@ -70,20 +112,41 @@ def test_a_second_run_of_the_campaign_on_any_host_is_refused_while_one_runs(
     try:
         deadline = time.monotonic() + 30
         while len(gateway.messages()) < 2:
-            assert time.monotonic() < deadline, "the first run did not start sending"
+            assert time.monotonic() < deadline, "the run did not start sending"
             time.sleep(0.02)
-        other = tmp_path / "other-host"  # another working folder: no shared lock file
-        other.mkdir()
-        second = campaign_process(
-            ["run", path, "--report", other / "b.csv", "--state", postgres_url], env, cwd=other
-        )
-        assert second.returncode == 4, second.stderr
-        assert re.search(rf"already running \(pid {first.pid}, started .+ on \S+\)", second.stderr)
         status = cli(["status", path, "--state", postgres_url], env)
-        assert f"in progress (pid {first.pid}" in status.output and "None" not in status.output
+        assert re.search(rf"in progress \(pid {first.pid}, started .+ on \S+\)", status.output)
+        assert "None" not in status.output
     finally:
         assert first.wait(timeout=60) == 0
-    assert len(gateway.messages()) == 40  # each once: the refused run sent nothing
+    assert len(gateway.messages()) == 40
+
+
+def test_a_dead_workers_share_is_taken_over_and_its_request_in_flight_is_unknown(
+    sandbox_factory, tmp_path, postgres_url
+):
+    gateway = sandbox_factory(Faults(latency_ms=50))
+    path = write_campaign(tmp_path, rows=people(60), gateway_url=gateway.messages_url)
+    env = env_for(tmp_path, CAMPAIGN_WORKER_LEASE_S="2")
+    doomed = start_worker(path, tmp_path / "a", postgres_url, env, "r.csv")
+    deadline = time.monotonic() + 30
+    while len(gateway.messages()) < 5:
+        assert time.monotonic() < deadline, "the worker did not start sending"
+        time.sleep(0.01)
+    doomed.kill()
+    doomed.wait(timeout=10)
+    started = time.monotonic()
+    survivor = start_worker(path, tmp_path / "b", postgres_url, env, "r.csv")
+    out, err = survivor.communicate(timeout=120)
+    assert survivor.returncode in (0, 1), err
+    received = received_per_phone(gateway)
+    assert set(received.values()) == {1}  # nobody twice
+    report = read_report(tmp_path / "b" / "r.csv")
+    unknown = {r["phone"] for r in report if r["status"] == "unknown"}
+    assert len(unknown) <= 1  # at most the request on the wire at the kill
+    assert set(received) | unknown == {p["phone"] for p in people(60)}  # nobody lost
+    assert survivor.returncode == (1 if unknown else 0)
+    assert time.monotonic() - started < 60
 
 
 def test_an_unreachable_ledger_is_exit_2_and_never_shows_the_password(sandbox, tmp_path):
@@ -115,3 +178,54 @@ def test_a_user_who_may_not_create_tables_gets_the_grant_to_ask_for(
     finally:
         postgres_server.drop_database(database)
         postgres_server.execute("DROP ROLE visitor")
+
+
+def test_two_workers_killed_three_times_each_serve_everyone_exactly_once(
+    sandbox_factory, tmp_path, postgres_url
+):
+    """The issue's acceptance story: 2,000 recipients, two workers on two working folders,
+    10% 500s plus lost and dropped answers, each worker SIGKILLed three times and restarted."""
+    gateway = sandbox_factory(
+        Faults(latency_ms=2, rates={"500": 0.1, "lost": 0.003, "drop": 0.003}, seed=11)
+    )
+    total = 2000
+    path = write_campaign(
+        tmp_path,
+        rows=people(total),
+        gateway_url=gateway.messages_url,
+        send={"concurrency": 8, "backoff_s": 0.01, "retries": 10},
+    )
+    env = env_for(tmp_path, CAMPAIGN_WORKER_LEASE_S="2")
+    chance = random.Random(5)
+    for attempt in range(3):
+        workers = {
+            h: start_worker(path, tmp_path / h, postgres_url, env, f"killed{attempt}.csv")
+            for h in ("a", "b")
+        }
+        for host in ("a", "b"):
+            goal = gateway.message_count() + chance.randint(30, 150)
+            deadline = time.monotonic() + 60
+            while gateway.message_count() < goal and workers[host].poll() is None:
+                assert time.monotonic() < deadline, "the workers stopped sending"
+                time.sleep(0.005)
+            workers[host].kill()
+        for worker in workers.values():
+            worker.communicate(timeout=30)
+    final = {h: start_worker(path, tmp_path / h, postgres_url, env, "final.csv") for h in "ab"}
+    done = {h: w.communicate(timeout=180) for h, w in final.items()}
+    assert {final[h].returncode for h in "ab"} <= {0, 1}, done
+
+    received = received_per_phone(gateway)
+    assert max(received.values()) == 1, "a recipient got the campaign twice"
+    reports = [read_report(tmp_path / h / "final.csv") for h in "ab"]
+    unknown = {r["phone"] for report in reports for r in report if r["status"] == "unknown"}
+    everyone = {p["phone"] for p in people(total)}
+    assert set(received) | unknown == everyone  # nobody lost: received, or reported unknown
+    # In doubt: at most the 8 marked or on the wire at each of the 6 kills, plus the answers
+    # the sandbox lost or dropped (0.6% of about 2,200 requests: ~13, bounded generously).
+    assert len(unknown) <= 2 * 3 * 8 + 30
+    status = json.loads(cli(["status", path, "--state", postgres_url, "--json"], env).stdout)
+    assert status["counts"].get("sent", 0) + status["counts"].get("unknown", 0) == total
+    assert status["counts"].get("unknown", 0) == len(unknown) and status["left"] == 0
+    assert set(status["counts"]) <= {"sent", "unknown"}
+    assert status["counts"]["sent"] == len(set(received) - unknown)
