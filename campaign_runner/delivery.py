@@ -36,7 +36,7 @@ from campaign_runner.gateway.transport import Connection
 from campaign_runner.ledger import Journal, LedgerError
 from campaign_runner.plan import DeliveryPolicy
 from campaign_runner.prepare import PreparedRow
-from campaign_runner.ratelimit import Stopping
+from campaign_runner.ratelimit import SharedPace, Stopping
 from campaign_runner.report import ReportWriter, RowResult
 from campaign_runner.status import Status
 
@@ -85,6 +85,7 @@ class Delivery:
         self.progress = progress
         self.stop = StopRule()
         self.run_id = uuid.uuid4().hex
+        self.shared_pace: SharedPace | None = None  # a worker's: the campaign's pace on its ledger
         self._consecutive_failures = 0
         self._last_progress = 0.0
 
@@ -166,7 +167,7 @@ class Delivery:
 
         KEEPALIVE (seconds, call): called that often while the run lasts (a worker renews
         its claims on shared work with it)."""
-        sender = Sender(settings, self.campaign.send.concurrency, self.stop.waits)
+        sender = Sender(settings, self.campaign.send.concurrency, self.stop.waits, self.shared_pace)
         launcher = _Launcher(self, sender)
         beating = asyncio.create_task(_every(*keepalive)) if keepalive else None
         with _StopOnSignals(self.stop, launcher.in_flight, self.policy.handle_signals):

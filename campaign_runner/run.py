@@ -398,8 +398,10 @@ class _Walk:
             campaign.name,
             self.delivery.run_id,
             self.delivery.policy.resend_unknown,
+            (campaign.send.concurrency, campaign.send.rate_per_s),
         )
         work.publish(spool)
+        self.delivery.shared_pace = self.journal  # type: ignore[assignment]
         self.rows, self.keepalive = work.rows(spool, writer.note), (work.renew_every_s, work.renew)
         self.work, self.note = work, writer.note
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -30,7 +31,7 @@ from campaign_runner.status import Status
 LEASE_S = 60.0  # a claim lapses this long after its worker last renewed it
 LEASE_ENV = "CAMPAIGN_WORKER_LEASE_S"  # ops may shorten it (how soon a dead worker's share moves)
 LEASE_RANGE_S = (2.0, 3600.0)
-CLAIM_BATCH = 64  # deliveries claimed at a time (more than the concurrency, few to strand)
+CLAIM_BATCH = 64  # at most this many deliveries claimed at a time (few to strand)
 _WAIT_FOR_OTHERS_S = 0.5  # between looks at the leases other workers hold
 IN_DOUBT = (
     "the worker that was sending it stopped during the request; its outcome is unknown "
@@ -42,9 +43,18 @@ class SharedWork:
     """One worker's share of a campaign's plan, on a PostgreSQL ledger."""
 
     def __init__(
-        self, journal: PostgresJournal, name: str, worker: str, resend_unknown: bool = False
+        self,
+        journal: PostgresJournal,
+        name: str,
+        worker: str,
+        resend_unknown: bool = False,
+        pace: tuple[int, float | None] = (1, None),
     ):
         self.journal = journal
+        # Claim what this worker sends in about a second: two rounds of its concurrency,
+        # no more than a second at `send.rate`, so every worker that joins gets a share.
+        concurrency, rate = pace
+        self.batch = min(CLAIM_BATCH, 2 * concurrency, math.ceil(rate) if rate else CLAIM_BATCH)
         self.resend_unknown = resend_unknown
         self.name = name  # the campaign's name: delivery keys are NAME:KEY
         self.worker = worker
@@ -110,7 +120,7 @@ class SharedWork:
     ) -> AsyncIterator[PreparedRow]:
         """Each delivery this worker claims, batch after batch, until none is left."""
         while True:
-            claimed = self.journal.claim(self.plan_id, self.worker, CLAIM_BATCH, self.lease_s)
+            claimed = self.journal.claim(self.plan_id, self.worker, self.batch, self.lease_s)
             if not claimed:
                 return
             settled: list[str] = []

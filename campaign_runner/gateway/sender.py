@@ -41,7 +41,7 @@ from campaign_runner.gateway.transport import (
     host_header,
     post_request,
 )
-from campaign_runner.ratelimit import RateLimiter, Stopping
+from campaign_runner.ratelimit import RateLimiter, SharedPace, Stopping
 from campaign_runner.status import Status
 
 _MAX_BACKOFF_S = 60.0
@@ -141,11 +141,15 @@ class Sender:
     """
 
     def __init__(
-        self, settings: SendSettings, concurrency: int = 1, stopping: Stopping | None = None
+        self,
+        settings: SendSettings,
+        concurrency: int = 1,
+        stopping: Stopping | None = None,
+        shared: SharedPace | None = None,
     ):
         self.settings = settings
         self.stopping = stopping or Stopping()
-        self.limiter = RateLimiter(settings.rate_per_s, sleep=self.stopping.sleep)
+        self.limiter = RateLimiter(settings.rate_per_s, sleep=self.stopping.sleep, shared=shared)
         self._url = httpcore.URL(_with_params(settings.url, settings.params))
         self._headers = [host_header(settings.url)]
         self._headers += [(k.encode(), v.encode()) for k, v in settings.headers.items()]

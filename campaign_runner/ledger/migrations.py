@@ -91,6 +91,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         _V2_WORK.format(blob="BLOB", time="TEXT"),
         _V2_WORK.format(blob="BYTEA", time="TIMESTAMPTZ"),
     ),
+    Migration(
+        3,
+        "the pace a campaign's workers share: send.rate and throttles for all of them",
+        "CREATE TABLE pace (campaign TEXT PRIMARY KEY, next_at TEXT, paused_until TEXT)",
+        "CREATE TABLE pace (campaign TEXT PRIMARY KEY, next_at TIMESTAMPTZ,"
+        " paused_until TIMESTAMPTZ)",
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 

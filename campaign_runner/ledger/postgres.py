@@ -216,6 +216,33 @@ class PostgresJournal:
             (self.campaign, plan_id),
         ).fetchall()
 
+    def reserve(self, count: int, rate_per_s: float | None) -> tuple[float, float]:
+        """Reserve COUNT send slots at RATE_PER_S for the whole campaign (`ratelimit`):
+        (seconds until the first, seconds all workers still hold back for a throttle)."""
+        step = count / rate_per_s if count and rate_per_s else 0.0
+        with self._transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO pace (campaign, next_at) VALUES (%s, now() + %s * interval '1 second')"
+                " ON CONFLICT (campaign) DO UPDATE SET next_at ="
+                " greatest(pace.next_at, now()) + %s * interval '1 second'"
+                " RETURNING extract(epoch FROM next_at - now()) - %s,"
+                " coalesce(extract(epoch FROM paused_until - now()), 0)",
+                (self.campaign, step, step, step),
+            )
+            first_in, paused_for = _one(cursor)
+        return max(0.0, float(first_in)), max(0.0, float(paused_for))
+
+    def pause(self, seconds: float) -> None:
+        """Hold every worker of the campaign back for SECONDS (a throttle)."""
+        with self._transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO pace (campaign, paused_until)"
+                " VALUES (%s, now() + %s * interval '1 second')"
+                " ON CONFLICT (campaign) DO UPDATE SET paused_until ="
+                " greatest(coalesce(pace.paused_until, now()), now() + %s * interval '1 second')",
+                (self.campaign, seconds, seconds),
+            )
+
     def claimable(self, plan_id: str) -> bool:
         """True when some of the plan's work is unfinished and no live worker holds it."""
         found = self.db.execute(

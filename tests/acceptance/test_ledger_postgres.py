@@ -229,3 +229,37 @@ def test_two_workers_killed_three_times_each_serve_everyone_exactly_once(
     assert status["counts"].get("unknown", 0) == len(unknown) and status["left"] == 0
     assert set(status["counts"]) <= {"sent", "unknown"}
     assert status["counts"]["sent"] == len(set(received) - unknown)
+
+
+def test_send_rate_holds_for_the_campaign_however_many_workers_join(
+    sandbox_factory, tmp_path, postgres_url
+):
+    gateway = sandbox_factory(Faults(latency_ms=5))
+    path = write_campaign(
+        tmp_path,
+        rows=people(60),
+        gateway_url=gateway.messages_url,
+        send={"rate": "20/s", "concurrency": 4},
+    )
+    env = env_for(tmp_path)
+    started = time.monotonic()
+    workers = [start_worker(path, tmp_path / h, postgres_url, env, "r.csv") for h in "ab"]
+    outcomes = [w.communicate(timeout=60) for w in workers]
+    took = time.monotonic() - started
+    assert [w.returncode for w in workers] == [0, 0], outcomes
+    assert set(received_per_phone(gateway).values()) == {1} and len(gateway.messages()) == 60
+    sent = [sum(r["status"] == "sent" for r in read_report(tmp_path / h / "r.csv")) for h in "ab"]
+    assert all(sent)  # both workers sent, and together they kept 20/s: about 3 s, not 1.5
+    assert took >= 59 / 20
+
+
+def test_a_throttle_one_worker_meets_holds_every_worker_back(
+    sandbox_factory, tmp_path, postgres_url
+):
+    gateway = sandbox_factory(Faults(latency_ms=5, script={"+5511970000003": ["429"]}))
+    path = write_campaign(tmp_path, rows=people(30), gateway_url=gateway.messages_url)
+    assert run(path, tmp_path, postgres_url, "r.csv").exit_code == 0
+    with psycopg.connect(postgres_url) as db:
+        (paused,) = db.execute("SELECT paused_until IS NOT NULL FROM pace").fetchone()
+    assert paused  # the pause is the campaign's, where every worker reads it
+    assert len(gateway.messages()) == 30
