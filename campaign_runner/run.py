@@ -188,7 +188,7 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
     check_outputs(_output_files(options, report), _input_files(campaign, options))
     if options.sends_to_sandbox:
         gateway_headers(campaign, "sandbox")  # the environment is checked before it starts
-    policy = _policy(options, ignore_schedule)
+    policy = _policy(options, ignore_schedule, campaign)
     with ExitStack() as stack:
         rehearsal = stack.enter_context(_rehearsal_gateway(options, report))
         settings = _send_settings(campaign, options, rehearsal)  # the apikey before the lock
@@ -261,7 +261,7 @@ def plan_only(campaign: Campaign, options: RunOptions) -> Plan:
         stack.callback(source.close)
         journal = _open_journal(stack, state, name, readonly=True)
         plan = Plan(campaign.name, str(source.table.path.absolute()), warnings=source.warnings)
-        policy = _policy(options, ignore_schedule=False)
+        policy = _policy(options, False, campaign)
         return make_plan(plan, prepare(source, options.limit), journal, policy, None)
 
 
@@ -402,8 +402,9 @@ def _record_end(delivery: Delivery, journal: Journal) -> None:
         delivery.journal_failed(error)
 
 
-def _policy(options: RunOptions, ignore_schedule: bool) -> DeliveryPolicy:
+def _policy(options: RunOptions, ignore_schedule: bool, campaign: Campaign) -> DeliveryPolicy:
     return DeliveryPolicy(
+        frequency_cap=campaign.send.frequency_cap,
         retry_failed=options.retry_failed,
         resend_unknown=options.resend_unknown,
         ignore_schedule=ignore_schedule,

@@ -21,9 +21,11 @@ import psycopg
 from campaign_runner.errors import CampaignInvalid, Problem, RunBusy
 from campaign_runner.ledger.base import Identity, LedgerError, Previous, now, status_name
 from campaign_runner.ledger.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE
+from campaign_runner.ledger.rules_tables import RulesTables
 from campaign_runner.lock import Holder
 
 _MIGRATION_LOCK = 0x63616D70  # "camp": serialises schema upgrades between runs
+_RULES_LOCK = 0x72756C65  # "rule": serialises the plans that claim people (cap, budget)
 _CONNECT_TIMEOUT_S = 10
 
 
@@ -55,7 +57,7 @@ def _connect(url: str, where: str) -> psycopg.Connection:
         ) from None
 
 
-class PostgresJournal:
+class PostgresJournal(RulesTables):
     """One campaign's deliveries and runs in the PostgreSQL ledger."""
 
     def __init__(self, url: str, campaign: str, readonly: bool = False):
@@ -140,6 +142,7 @@ class PostgresJournal:
         go of the campaign's lock)."""
         try:
             self.flush()
+            self.release_claims()
         finally:
             self.db.close()
 
@@ -218,6 +221,7 @@ class PostgresJournal:
                 self._pending,
             )
             self._pending.clear()
+        self._write_learned(cursor)
 
     def start_run(self, run_id: str, started_at: str, identity: Identity | None = None) -> None:
         """Note that a run began, on which host, from which files (for `campaign status`)."""
@@ -278,6 +282,32 @@ class PostgresJournal:
         run = dict(zip(keys, found, strict=True))
         run["counts"] = json.loads(run["counts"]) if run["counts"] else None
         return run
+
+    # ---- the rules across campaigns (rules_tables.RulesTables) ---------------------------
+
+    _P = "%s"
+
+    def _schema_version(self) -> int:
+        if not self.exists():
+            return 0
+        (have,) = _one(self.db.execute("SELECT max(version) FROM schema_migrations"))
+        return int(have or 0)
+
+    def migrate(self) -> None:
+        """Create or upgrade the ledger (for commands that write rules, not deliveries)."""
+        self._migrate()
+        self.__dict__.pop("_rules_ready", None)  # the tables may be new: look again
+
+    @contextmanager
+    def planning_lock(self) -> Iterator[None]:
+        """Plans that claim people (a cap, the budget) one at a time across every host: a
+        session advisory lock, waited for (a plan takes seconds), gone with the connection."""
+        self.db.execute("SELECT pg_advisory_lock(%s)", (_RULES_LOCK,))
+        try:
+            yield
+        finally:
+            with suppress(psycopg.Error):
+                self.db.execute("SELECT pg_advisory_unlock(%s)", (_RULES_LOCK,))
 
 
 def _lock_name(campaign: str) -> str:
