@@ -133,6 +133,7 @@ class _PlannedSends:
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute("CREATE TABLE planned (phone TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID")
+        self.db.execute("BEGIN")  # never committed: a throwaway file, read by this connection
 
     def counts(self, phones: Sequence[str]) -> dict[str, int]:
         """How many messages this plan already sends to each of PHONES."""
