@@ -19,6 +19,7 @@ from typing import Any
 from campaign_runner import approved_text, schemas
 from campaign_runner.errors import CampaignInvalid, Problem
 from campaign_runner.gateway import trust
+from campaign_runner.rules import FrequencyCap, parse_frequency_cap
 from campaign_runner.schedule import Schedule, parse_moment, parse_window
 from campaign_runner.yaml_source import SourceMap, decode_campaign, parse_yaml
 
@@ -80,6 +81,7 @@ class Send:
     retry_timeouts: bool = False
     max_consecutive_failures: int = 20
     schedule: Schedule = Schedule()
+    frequency_cap: FrequencyCap | None = None  # per person, across campaigns (rules.py)
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,12 @@ def _send_settings(send: dict, source: SourceMap) -> list[Problem]:
             parse_window(window, send.get("days"))
         except ValueError as error:
             problems.append(source.problem(("send", "window"), str(error)))
+    cap = send.get("frequency_cap")
+    if isinstance(cap, str):
+        try:
+            parse_frequency_cap(cap)
+        except ValueError as error:
+            problems.append(source.problem(("send", "frequency_cap"), str(error)))
     not_after = send.get("not_after")
     if not_after is not None:
         try:
@@ -324,4 +332,5 @@ def _send(s: dict) -> Send:
         retry_timeouts=bool(s.get("retry_timeouts", False)),
         max_consecutive_failures=int(s.get("max_consecutive_failures", 20)),
         schedule=schedule,
+        frequency_cap=parse_frequency_cap(s["frequency_cap"]) if s.get("frequency_cap") else None,
     )

@@ -38,6 +38,7 @@ from campaign_runner.plan import DeliveryPolicy
 from campaign_runner.prepare import PreparedRow
 from campaign_runner.ratelimit import SharedPace, Stopping
 from campaign_runner.report import ReportWriter, RowResult
+from campaign_runner.rules import learn
 from campaign_runner.status import Status
 
 SIGNAL_EXIT = {signal.SIGINT: ExitCode.SIGINT, signal.SIGTERM: ExitCode.SIGTERM}
@@ -245,6 +246,7 @@ class Delivery:
             http_status=outcome.http_status,
             error=error,
         )
+        learn(self.journal, item.phone, outcome.code)  # 131050, 131026: the suppression list
         self.emit(item, status, error, outcome.message_id, outcome.http_status)
 
     def _record(self, key: str, status: str, **outcome: Any) -> None:

@@ -18,7 +18,7 @@ import os
 import sqlite3
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from campaign_runner.gateway.sender import encode_body
 from campaign_runner.ledger import Journal, Previous
 from campaign_runner.prepare import PreparedRow
 from campaign_runner.report import RowResult
+from campaign_runner.rules import FrequencyCap, apply_rules
 from campaign_runner.schedule import Closed
 from campaign_runner.status import Status
 
@@ -45,6 +46,7 @@ class DeliveryPolicy:
     # Workers sharing a campaign (PostgreSQL): a key left `sending` may be in flight in a
     # live worker; it is decided when claimed (`workers`), not by the plan.
     shared: bool = False
+    frequency_cap: FrequencyCap | None = None  # the campaign's `send.frequency_cap`
 
 
 def earlier_outcome(previous: Previous | None, policy: DeliveryPolicy) -> RowResult | None:
@@ -87,6 +89,7 @@ class Plan:
     sample: dict[str, Any] | None = None  # the first message to be sent, as rendered
     closed: Closed | None = None  # the window is closed or the campaign expired: none sent
     examples_limit: int | None = EXAMPLES  # None keeps every row not sent
+    deferred_until: str | None = None  # the earliest a `deferred` row may be sent
 
     @property
     def to_send(self) -> int:
@@ -109,6 +112,10 @@ class Plan:
         ):
             self.examples.append(item)
 
+    def wait_until(self, until: str) -> None:
+        """Note UNTIL, the earliest moment a `deferred` row may be sent."""
+        self.deferred_until = until
+
     def as_dict(self) -> dict[str, Any]:
         """The plan for the JSON summary and `--json`."""
         return {
@@ -117,6 +124,7 @@ class Plan:
             "counts": {str(s): n for s, n in self.counts.items() if s is not Status.READY},
             "gateway": shown_url(self.gateway) if self.gateway else None,
             "window": None if self.closed is None else self.closed.reason,
+            "deferred_until": self.deferred_until,
         }
 
 
@@ -213,7 +221,8 @@ def make_plan(
     """Decide every prepared row against the journal; count it into PLAN and keep it in SPOOL
     (None: only count, for `campaign status`). ENCODE: keep each ready body as the bytes its
     request will carry (a dry run sends none, so it skips that)."""
-    for item in decided(rows, journal, plan.campaign, policy):
+    sends = encode and spool is not None  # a run's plan, not `status` counting what is left
+    for item in decided(rows, journal, plan.campaign, policy, sends, plan.wait_until):
         plan.rows += 1
         plan.add(item)
         if encode and item.status is Status.READY:
@@ -226,10 +235,24 @@ def make_plan(
 
 
 def decided(
-    rows: Iterator[PreparedRow], journal: Journal | None, name: str, policy: DeliveryPolicy
+    rows: Iterator[PreparedRow],
+    journal: Journal | None,
+    name: str,
+    policy: DeliveryPolicy,
+    sends: bool = False,
+    deferred: Callable[[str], None] | None = None,
 ) -> Iterator[PreparedRow]:
     """ROWS, each ready one decided against the JOURNAL of campaign NAME: already sent, in
-    doubt, failed for good, or still ready (to be sent)."""
+    doubt, failed for good, then the rules across campaigns (rules.py: suppressed,
+    deferred), or still ready (to be sent). SENDS: the plan of a run that sends (it claims
+    the people it keeps); DEFERRED is told the earliest "until" of a deferred row."""
+    rows = _against_journal(rows, journal, name, policy)
+    yield from apply_rules(rows, journal, name, policy.frequency_cap, sends, deferred)
+
+
+def _against_journal(
+    rows: Iterator[PreparedRow], journal: Journal | None, name: str, policy: DeliveryPolicy
+) -> Iterator[PreparedRow]:
     # A journal empty at the start knows no key: a first run skips one lookup per row.
     if journal is None or journal.is_empty():
         yield from rows

@@ -188,7 +188,7 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
     check_outputs(_output_files(options, report), _input_files(campaign, options))
     if options.sends_to_sandbox:
         gateway_headers(campaign, "sandbox")  # the environment is checked before it starts
-    policy = _policy(options, ignore_schedule)
+    policy = _policy(options, ignore_schedule, campaign)
     policy.shared = state_from(options.state).url is not None and not options.dry_run
     with ExitStack() as stack:
         rehearsal = stack.enter_context(_rehearsal_gateway(options, report))
@@ -224,7 +224,7 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         fix = None
         if options.failed_rows is not None:
             fix = stack.enter_context(RowsToFix(options.failed_rows, table))
-        shared = state.url is not None  # workers on PostgreSQL share the campaign's work
+        shared = sends and state.url is not None  # workers on PostgreSQL share the work
         writer = stack.enter_context(
             ReportWriter(
                 report, table.columns, semicolons=table.semicolons, sink=fix, ordered=not shared
@@ -270,7 +270,7 @@ def plan_only(campaign: Campaign, options: RunOptions) -> Plan:
         stack.callback(source.close)
         journal = _open_journal(stack, state, name, readonly=True)
         plan = Plan(campaign.name, str(source.table.path.absolute()), warnings=source.warnings)
-        policy = _policy(options, ignore_schedule=False)
+        policy = _policy(options, False, campaign)
         return make_plan(plan, prepare(source, options.limit), journal, policy, None)
 
 
@@ -450,8 +450,9 @@ def _record_end(delivery: Delivery, journal: Journal) -> None:
         delivery.journal_failed(error)
 
 
-def _policy(options: RunOptions, ignore_schedule: bool) -> DeliveryPolicy:
+def _policy(options: RunOptions, ignore_schedule: bool, campaign: Campaign) -> DeliveryPolicy:
     return DeliveryPolicy(
+        frequency_cap=campaign.send.frequency_cap,
         retry_failed=options.retry_failed,
         resend_unknown=options.resend_unknown,
         ignore_schedule=ignore_schedule,

@@ -21,6 +21,8 @@ class Status(StrEnum):
     ALREADY_FAILED = "already-failed"
     DUPLICATE = "duplicate"
     EXCLUDED = "excluded"
+    SUPPRESSED = "suppressed"  # on the ledger's suppression list (every campaign)
+    DEFERRED = "deferred"  # over the frequency cap or the daily budget: a later run sends it
     FAILED = "failed"
     INVALID = "invalid"
     UNKNOWN = "unknown"
@@ -51,6 +53,8 @@ _INTENTIONAL = frozenset(
         Status.ALREADY_FAILED,
         Status.DUPLICATE,
         Status.EXCLUDED,
+        Status.SUPPRESSED,
+        Status.DEFERRED,
     }
 )
 _ATTEMPTED = frozenset({Status.SENT, Status.FAILED, Status.UNKNOWN, Status.DRY_RUN})

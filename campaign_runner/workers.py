@@ -120,7 +120,7 @@ class SharedWork:
     ) -> AsyncIterator[PreparedRow]:
         """Each delivery this worker claims, batch after batch, until none is left."""
         while True:
-            claimed = self.journal.claim(self.plan_id, self.worker, self.batch, self.lease_s)
+            claimed = self.journal.claim_work(self.plan_id, self.worker, self.batch, self.lease_s)
             if not claimed:
                 return
             settled: list[str] = []

@@ -371,6 +371,127 @@ def status(campaign_file, state, as_json):
         click.echo(line)
 
 
+# ---- suppress ----------------------------------------------------------------------------
+
+region_option = click.option(
+    "--default-region",
+    "region",
+    metavar="CC",
+    help="Read numbers without + as numbers of this country (BR, PT...); else they must "
+    "start with their country code.",
+)
+
+
+@main.group()
+def suppress():
+    """The suppression list, for every campaign of the ledger: a person on it is `suppressed`
+    in every plan and report. Meta's 131050 (stopped marketing messages) and 131026 (not a
+    WhatsApp user) add numbers by themselves; `remove` clears any entry."""
+
+
+@suppress.command("add")
+@click.argument("numbers", metavar="PHONE...", nargs=-1, required=True)
+@click.option("--reason", help="Why (shown in every report that skips them).")
+@region_option
+@state_option
+@reports_errors
+def suppress_add(numbers, reason, region, state):
+    """Never message these numbers again, in any campaign."""
+    from campaign_runner.ops_rules import suppress_numbers
+
+    for line in suppress_numbers(state, numbers, reason, region).lines():
+        click.echo(line)
+
+
+@suppress.command("remove")
+@click.argument("numbers", metavar="PHONE...", nargs=-1, required=True)
+@region_option
+@state_option
+@reports_errors
+def suppress_remove(numbers, region, state):
+    """Take numbers off the list (added by ops or learned from Meta)."""
+    from campaign_runner.ops_rules import unsuppress_numbers
+
+    for line in unsuppress_numbers(state, numbers, region).lines():
+        click.echo(line)
+
+
+@suppress.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, for machines.")
+@state_option
+@reports_errors
+def suppress_list(as_json, state):
+    """Every number on the list: why, when, and which campaign learned it."""
+    from campaign_runner.ops_rules import list_suppressions, suppression_dict
+
+    entries = list_suppressions(state)
+    if as_json:
+        click.echo(json.dumps([suppression_dict(e) for e in entries], indent=2))
+        return
+    for entry in entries:
+        by = f"campaign {entry.campaign}" if entry.campaign else "ops"
+        click.echo(f"{entry.phone}\t{entry.kind}\t{entry.added_at}\t{by}\t{entry.reason}")
+    click.echo(f"{len(entries)} number(s) on the suppression list", err=True)
+
+
+@suppress.command("import")
+@click.argument("file", type=EXISTING_FILE)
+@click.option("--column", help="The column with the numbers (default: phone, or the only one).")
+@click.option("--reason", help="Why (default: imported from FILE).")
+@region_option
+@state_option
+@reports_errors
+def suppress_import(file, column, reason, region, state):
+    """Add every number of a CSV (or a list with one number a line), read as strictly as
+    an opt-out list: one entry that cannot be read and nothing is added."""
+    from campaign_runner.ops_rules import import_suppressions
+
+    for line in import_suppressions(state, file, column, reason, region).lines():
+        click.echo(line)
+
+
+# ---- budget ------------------------------------------------------------------------------
+
+
+@main.group()
+def budget():
+    """The daily budget: unique recipients in a rolling 24 hours across every campaign of
+    the ledger (Meta's messaging limit: 250, 2000, 10000, 100000 or unlimited). New people
+    past it are `deferred` to a later run."""
+
+
+@budget.command("set")
+@click.argument("limit", metavar="N|unlimited")
+@state_option
+@reports_errors
+def budget_set(limit, state):
+    """Set the budget: a number of unique recipients per 24 hours, or `unlimited`."""
+    from campaign_runner.ops_rules import parse_budget, set_budget
+
+    try:
+        value = parse_budget(limit)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="N") from None
+    for line in set_budget(state, value).lines():
+        click.echo(line)
+
+
+@budget.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable.")
+@state_option
+@reports_errors
+def budget_show(as_json, state):
+    """The budget, how many people the last 24 hours reached, and what is left."""
+    from campaign_runner.ops_rules import show_budget
+
+    found = show_budget(state)
+    if as_json:
+        click.echo(json.dumps(found.as_dict(), indent=2))
+        return
+    for line in found.lines():
+        click.echo(line)
+
+
 # ---- init --------------------------------------------------------------------------------
 
 

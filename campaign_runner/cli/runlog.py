@@ -84,6 +84,7 @@ def start_line(plan: Plan) -> str:
         rows=plan.rows,
         to_send=plan.to_send,
         **_counts(plan.counts),
+        **({"deferred_until": plan.deferred_until} if plan.deferred_until else {}),
         gateway=gateway_host(plan.gateway),
     )
 
@@ -103,7 +104,8 @@ def plan_block(plan: Plan, sample: list[str]) -> Iterator[str]:
     yield f"Plan for campaign '{plan.campaign}': {plan.rows} row(s) in {plan.recipients}"
     yield f"  to send now: {plan.to_send}{closed}"
     for word, count in _counts(plan.counts).items():
-        yield f"  {word}: {count}"
+        until = f" (the earliest until {plan.deferred_until})" if word == Status.DEFERRED else ""
+        yield f"  {word}: {count}{until}"
     if plan.examples:
         yield "  not sent, with why:"
         for item in plan.examples:

@@ -67,6 +67,7 @@ class Outcome:
     error: str | None = None
     permanent: bool = False  # failed for good: a re-run does not try again
     abort: str | None = None  # set when every later recipient would fail the same way
+    code: int | None = None  # Meta's error code of the last answer (rules.py learns from it)
 
 
 @dataclass(slots=True)
@@ -104,7 +105,9 @@ def outcome_of(answer: Answer, attempt: int, settings: SendSettings) -> Outcome 
         return Outcome(Status.UNKNOWN, error=answer.error)
     if kind is AnswerKind.PERMANENT or attempt > settings.retries:
         permanent = kind is AnswerKind.PERMANENT
-        return Outcome(Status.FAILED, None, answer.status, answer.error, permanent)
+        return Outcome(
+            Status.FAILED, None, answer.status, answer.error, permanent, code=answer.code
+        )
     wait = answer.retry_after
     if wait is not None and wait > MAX_RETRY_AFTER_S and kind is not AnswerKind.PAIR_LIMIT:
         return Outcome(Status.NOT_ATTEMPTED, None, answer.status, answer.error, abort=_later(wait))

@@ -12,7 +12,8 @@ each campaign sees its own deliveries and runs through a `Journal`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 from campaign_runner.errors import CampaignInvalid, Problem
 from campaign_runner.ledger.base import Identity, LedgerError, Previous
 from campaign_runner.ledger.imports import import_journals
+from campaign_runner.ledger.rules_tables import Suppression
 from campaign_runner.ledger.sqlite import LEDGER_FILE, SQLiteJournal, ledger_path
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "LedgerError",
     "Previous",
     "State",
+    "Suppression",
     "open_journal",
     "state_from",
 ]
@@ -62,6 +65,19 @@ class Journal(Protocol):
     def status_counts(self, running: str | None = None) -> dict[str, int]: ...
     def last_run(self) -> dict[str, Any] | None: ...
     def close(self) -> None: ...
+    # The rules across campaigns (rules_tables.RulesTables; what they mean: rules.py).
+    def rules_ready(self) -> bool: ...
+    def suppressions_of(self, phones: Sequence[str]) -> dict[str, Suppression]: ...
+    def suppression_list(self) -> list[Suppression]: ...
+    def suppress(self, entries: Iterable[tuple[str, str, str, str | None]]) -> None: ...
+    def unsuppress(self, phones: Sequence[str]) -> None: ...
+    def suppress_later(self, phone: str, kind: str, reason: str) -> None: ...
+    def setting(self, name: str) -> str | None: ...
+    def set_setting(self, name: str, value: str | None) -> None: ...
+    def recent(self, phones: Sequence[str], since: str) -> list[tuple[str, str, int]]: ...
+    def reached_since(self, since: str) -> tuple[int, str | None]: ...
+    def claim(self, phones: Sequence[str]) -> None: ...
+    def planning_lock(self) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -146,6 +162,25 @@ def open_journal(
     if readonly and not path.exists():
         return None
     return SQLiteJournal(path, campaign, readonly)
+
+
+def open_ledger(state: State, readonly: bool) -> Journal | None:
+    """The ledger at STATE for the commands that read or write the rules (`suppress`,
+    `budget`), outside any campaign and its lock; None when READONLY and there is none."""
+    if state.url is not None:
+        journal = postgres_module(state).PostgresJournal(state.url, "", readonly=True)
+        if not readonly:
+            try:
+                journal.migrate()
+            except BaseException:
+                journal.close()
+                raise
+        return journal
+    assert state.folder is not None
+    path = ledger_path(state.folder)
+    if readonly and not path.exists():
+        return None
+    return SQLiteJournal(path, "", readonly)
 
 
 def other_ledgers(name: str, state: State, remember: bool = False) -> list[str]:

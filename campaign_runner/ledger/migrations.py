@@ -83,6 +83,31 @@ CREATE TABLE work (
 CREATE INDEX work_to_claim ON work (campaign, plan_id, done, seq);
 """
 
+# Rules across campaigns (rules.py): who is never messaged, the daily budget, and the
+# recipients a run is about to reach (its claims), seen by every other run's plan.
+_V4_RULES = """
+CREATE TABLE suppressions (
+    phone TEXT PRIMARY KEY,        -- E.164
+    kind TEXT NOT NULL,            -- manual | opted-out (Meta 131050) | not-on-whatsapp (131026)
+    reason TEXT NOT NULL,
+    campaign TEXT,                 -- the campaign that learned it; NULL: added by ops
+    added_at TEXT NOT NULL
+);
+CREATE TABLE settings (            -- ops' settings shared by every campaign (the budget)
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE claims (              -- one per message a planned run is about to send
+    claimant TEXT NOT NULL,        -- the planning run's own id, dropped when it closes
+    phone TEXT NOT NULL,
+    campaign TEXT NOT NULL,
+    claimed_at TEXT NOT NULL
+);
+CREATE INDEX claims_by_phone ON claims (phone);
+CREATE INDEX claims_by_claimant ON claims (claimant);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "deliveries and runs of every campaign", _V1, _V1),
     Migration(
@@ -98,6 +123,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE TABLE pace (campaign TEXT PRIMARY KEY, next_at TIMESTAMPTZ,"
         " paused_until TIMESTAMPTZ)",
     ),
+    Migration(4, "suppressions, settings and claims: rules across campaigns", _V4_RULES, _V4_RULES),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -4,7 +4,7 @@ Same tables, migrations and behaviour as the SQLite ledger. Any number of runs o
 campaign, on any hosts, cooperate as workers: each publishes its plan's deliveries to the
 `work` table (the same plan gives the same rows), then claims batches of them with
 `SELECT ... FOR UPDATE SKIP LOCKED` under a lease it renews while it works
-(`claim`, `renew`). A key is marked `sending` only while its worker still holds the claim,
+(`claim_work`, `renew`). A key is marked `sending` only while its worker still holds the claim,
 in the same transaction, so a worker whose lease lapsed never sends; a worker that finds a
 lapsed claim whose key is already `sending` reports it `unknown`, never sends it again.
 A sending run also holds a shared session advisory lock named after its campaign, so
@@ -26,9 +26,11 @@ import psycopg
 from campaign_runner.errors import CampaignInvalid, Problem
 from campaign_runner.ledger.base import Identity, LedgerError, Previous, now, status_name
 from campaign_runner.ledger.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE
+from campaign_runner.ledger.rules_tables import RulesTables
 from campaign_runner.lock import Holder
 
 _MIGRATION_LOCK = 0x63616D70  # "camp": serialises schema upgrades between runs
+_RULES_LOCK = 0x72756C65  # "rule": serialises the plans that claim people (cap, budget)
 _CONNECT_TIMEOUT_S = 10
 _PUBLISH_BATCH = 5_000  # rows per transaction when a plan is published
 
@@ -61,7 +63,7 @@ def _connect(url: str, where: str) -> psycopg.Connection:
         ) from None
 
 
-class PostgresJournal:
+class PostgresJournal(RulesTables):
     """One campaign's deliveries and runs in the PostgreSQL ledger."""
 
     def __init__(self, url: str, campaign: str, readonly: bool = False):
@@ -157,7 +159,7 @@ class PostgresJournal:
                 batch,
             )
 
-    def claim(self, plan_id: str, worker: str, limit: int, lease_s: float) -> list[tuple]:
+    def claim_work(self, plan_id: str, worker: str, limit: int, lease_s: float) -> list[tuple]:
         """Claim up to LIMIT deliveries of the plan no live worker holds, in row order;
         each (key, seq, row, phone, content, vals, status of the key in the ledger or None)."""
         with self._transaction() as cursor:
@@ -265,6 +267,7 @@ class PostgresJournal:
         go of the campaign's lock)."""
         try:
             self.flush()
+            self.release_claims()
         finally:
             self.db.close()
 
@@ -369,6 +372,7 @@ class PostgresJournal:
                 (self.campaign, self._finished),
             )
             self._finished.clear()
+        self._write_learned(cursor)
 
     def start_run(self, run_id: str, started_at: str, identity: Identity | None = None) -> None:
         """Note that a run began, on which host, from which files (for `campaign status`)."""
@@ -429,6 +433,32 @@ class PostgresJournal:
         run = dict(zip(keys, found, strict=True))
         run["counts"] = json.loads(run["counts"]) if run["counts"] else None
         return run
+
+    # ---- the rules across campaigns (rules_tables.RulesTables) ---------------------------
+
+    _P = "%s"
+
+    def _schema_version(self) -> int:
+        if not self.exists():
+            return 0
+        (have,) = _one(self.db.execute("SELECT max(version) FROM schema_migrations"))
+        return int(have or 0)
+
+    def migrate(self) -> None:
+        """Create or upgrade the ledger (for commands that write rules, not deliveries)."""
+        self._migrate()
+        self.__dict__.pop("_rules_ready", None)  # the tables may be new: look again
+
+    @contextmanager
+    def planning_lock(self) -> Iterator[None]:
+        """Plans that claim people (a cap, the budget) one at a time across every host: a
+        session advisory lock, waited for (a plan takes seconds), gone with the connection."""
+        self.db.execute("SELECT pg_advisory_lock(%s)", (_RULES_LOCK,))
+        try:
+            yield
+        finally:
+            with suppress(psycopg.Error):
+                self.db.execute("SELECT pg_advisory_unlock(%s)", (_RULES_LOCK,))
 
 
 def _lock_name(campaign: str) -> str:

@@ -14,6 +14,7 @@ on first use and renamed `NAME.sqlite.imported`, never deleted (`imports`).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -26,8 +27,10 @@ from typing import Any
 from campaign_runner.errors import CampaignInvalid, Problem
 from campaign_runner.ledger.base import Identity, LedgerError, Previous, now, status_name
 from campaign_runner.ledger.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE
+from campaign_runner.ledger.rules_tables import RulesTables
 
 LEDGER_FILE = "ledger.sqlite"
+RULES_LOCK_FILE = "ledger.rules.lock"  # a dot: never a campaign's NAME.lock
 
 
 def ledger_path(state_dir: Path) -> Path:
@@ -69,7 +72,7 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-class SQLiteJournal:
+class SQLiteJournal(RulesTables):
     """One campaign's deliveries and runs in the ledger file; not shared between threads.
 
     Opening it checks that the file is whole and, unless READONLY, writable, and applies the
@@ -149,6 +152,7 @@ class SQLiteJournal:
         """Commit what is pending (as far as possible) and close the file."""
         try:
             self.flush()
+            self.release_claims()
         finally:
             self.db.close()
 
@@ -234,6 +238,7 @@ class SQLiteJournal:
                 self._pending,
             )
             self._pending.clear()
+        self._write_learned(None)
 
     def start_run(self, run_id: str, started_at: str, identity: Identity | None = None) -> None:
         """Note that a run began, on which host, from which files (for `campaign status`)."""
@@ -289,3 +294,20 @@ class SQLiteJournal:
         run = dict(zip(keys, found, strict=True))
         run["counts"] = json.loads(run["counts"]) if run["counts"] else None
         return run
+
+    # ---- the rules across campaigns (rules_tables.RulesTables) ---------------------------
+
+    def _schema_version(self) -> int:
+        (have,) = self.db.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(have or 0)
+
+    @contextmanager
+    def planning_lock(self) -> Iterator[None]:
+        """Plans that claim people (a cap, the budget) one at a time across every process
+        on this ledger: a file lock beside it, waited for (a plan takes seconds)."""
+        with open(self.path.with_name(RULES_LOCK_FILE), "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)

@@ -102,11 +102,12 @@ def test_a_transient_failure_is_sent_on_the_next_run(sandbox_factory, tmp_path):
 
 
 def test_a_permanent_failure_is_not_retried_unless_asked(sandbox_factory, tmp_path):
-    gateway = sandbox_factory(Faults(script={"+5511970000001": ["131026", "131026"]}))
+    # 131049, not 131026: a 131026 also puts the number on the suppression list (test_rules).
+    gateway = sandbox_factory(Faults(script={"+5511970000001": ["131049", "131049"]}))
     path = write_campaign(tmp_path, rows=people(2), gateway_url=gateway.messages_url)
     assert run(path, tmp_path).exit_code == 1
     failed = read_report(tmp_path / "r.csv")[1]
-    assert failed["status"] == "failed" and failed["error"].startswith("131026")
+    assert failed["status"] == "failed" and failed["error"].startswith("131049")
     again = run(path, tmp_path, report="again.csv")
     assert again.exit_code == 0
     assert statuses(tmp_path, "again.csv") == ["already-sent", "already-failed"]
