@@ -134,3 +134,10 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at TEXT NOT NULL
 )
 """
+
+
+def statements(script: str) -> list[str]:
+    """The statements of a migration's SCRIPT, comments dropped (no `;` and no `--` inside a
+    statement in our migrations)."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -25,7 +25,7 @@ import psycopg
 
 from campaign_runner.errors import CampaignInvalid, Problem
 from campaign_runner.ledger.base import Identity, LedgerError, Previous, now, status_name
-from campaign_runner.ledger.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE
+from campaign_runner.ledger.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE, statements
 from campaign_runner.ledger.rules_tables import RulesTables
 from campaign_runner.lock import Holder
 
@@ -33,11 +33,6 @@ _MIGRATION_LOCK = 0x63616D70  # "camp": serialises schema upgrades between runs
 _RULES_LOCK = 0x72756C65  # "rule": serialises the plans that claim people (cap, budget)
 _CONNECT_TIMEOUT_S = 10
 _PUBLISH_BATCH = 5_000  # rows per transaction when a plan is published
-
-
-def _statements(script: str) -> list[str]:
-    lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
 def _one(cursor: psycopg.Cursor) -> tuple[Any, ...]:
@@ -112,7 +107,7 @@ class PostgresJournal(RulesTables):
                 (have,) = _one(self.db.execute("SELECT max(version) FROM schema_migrations"))
                 for migration in MIGRATIONS:
                     if migration.version > (have or 0):
-                        for statement in _statements(migration.postgres):
+                        for statement in statements(migration.postgres):
                             self.db.execute(statement.encode())
                         self.db.execute(
                             "INSERT INTO schema_migrations VALUES (%s, %s, %s)",

@@ -26,7 +26,7 @@ from typing import Any
 
 from campaign_runner.errors import CampaignInvalid, Problem
 from campaign_runner.ledger.base import Identity, LedgerError, Previous, now, status_name
-from campaign_runner.ledger.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE
+from campaign_runner.ledger.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE, statements
 from campaign_runner.ledger.rules_tables import RulesTables
 
 LEDGER_FILE = "ledger.sqlite"
@@ -58,18 +58,12 @@ def _apply(db: sqlite3.Connection, have: int) -> None:
     """Apply every migration after version HAVE (inside the caller's transaction)."""
     for migration in MIGRATIONS:
         if migration.version > have:
-            for statement in _statements(migration.sqlite):
+            for statement in statements(migration.sqlite):
                 db.execute(statement)
             db.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 (migration.version, migration.description, now()),
             )
-
-
-def _statements(script: str) -> list[str]:
-    """The statements of SCRIPT (no `;` inside a statement in our migrations)."""
-    lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
 class SQLiteJournal(RulesTables):

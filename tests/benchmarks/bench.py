@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -42,7 +43,7 @@ BARE_LOOP = HERE / "bare_loop.py"
 EXAMPLE = REPO / "campaigns" / "abandoned-cart.yaml"
 APIKEY_ENV = "BENCH_APIKEY"
 APIKEY = "bench-key"
-SECTIONS = ("help", "dry-run", "sequential", "plan", "concurrency", "nginx")
+SECTIONS = ("help", "dry-run", "sequential", "plan", "concurrency", "postgres", "nginx")
 NGINX_ANSWER = (
     '{"messaging_product":"whatsapp","contacts":[{"input":"+5511","wa_id":"5511"}],'
     '"messages":[{"id":"wamid.BENCH"}]}'
@@ -57,6 +58,8 @@ CONCURRENCY_TARGET = 64
 CONCURRENCY_MIN_PER_S = 1_000
 LATENCY_MS = 50
 HELP_MAX_MS = 300
+POSTGRES_MIN_PER_S = 1_000  # issue 13: the PostgreSQL ledger at concurrency 64, 50 ms latency
+TWO_WORKERS_MIN_RATIO = 1.8  # issue 13: two workers at concurrency 16 against one
 PLAN_MAX_EXTRA_CPU = 0.10  # issue 12: plan + send at most 10% more CPU per message than before
 # The last commit before the plan (issue 12): `run` then rendered each row as it sent it.
 PLAN_BASELINE = "37dfd3e3de84466a667f09a3956dfcc32d39b446"
@@ -380,6 +383,7 @@ class Bench:
         limit: int | None = None,
         timeout_s: float = 900,
         source: Path | None = None,
+        ledger: str | None = None,
     ) -> dict:
         """One `campaign run` in its own process; its summary's figures and its peak memory."""
         n = next(self._ids)
@@ -394,7 +398,7 @@ class Bench:
             "--report",
             str(report),
             "--state",
-            str(state),
+            ledger or str(state),
             "--yes",
         ]
         if dry_run:
@@ -757,6 +761,93 @@ class Bench:
             "extra_cpu": round(extra, 4),
         }
 
+    def postgres(self) -> None:
+        """Issue 13: the PostgreSQL ledger (a throwaway server of Debian's package, fsync on)
+        at concurrency 64, and two workers at concurrency 16 against one."""
+        sys.path.insert(0, str(REPO / "tests" / "acceptance"))
+        import pg_server  # the tests' throwaway server
+
+        count = max(self.sizes.latency.values())
+        try:
+            server_context = pg_server.throwaway_server(settings=pg_server.DURABLE_SETTINGS)
+            server = server_context.__enter__()
+        except Exception as error:
+            raise BenchError(f"no PostgreSQL server could be started: {error}") from None
+        url = self.sandbox(LATENCY_MS)
+        try:
+            figures = self._postgres_runs(server, url, count)
+        finally:
+            self.stop_gateway()
+            server_context.__exit__(None, None, None)
+        one64, one16, two16 = figures["one_worker_c64"], figures["one_worker_c16"], figures["two"]
+        ratio = two16["per_s"] / one16["per_s"]
+        rows = [
+            [
+                "one worker, concurrency 64",
+                f"{count:,}",
+                f"{one64['per_s']:,.0f}",
+                f">= {POSTGRES_MIN_PER_S:,}",
+                self.check(
+                    f"PostgreSQL ledger, concurrency 64, {LATENCY_MS} ms: "
+                    f">= {POSTGRES_MIN_PER_S:,} msgs/s",
+                    f"{one64['per_s']:,.0f} msgs/s",
+                    one64["per_s"] >= POSTGRES_MIN_PER_S,
+                ),
+            ],
+            ["one worker, concurrency 16", f"{count:,}", f"{one16['per_s']:,.0f}", "", ""],
+            [
+                "two workers, concurrency 16 each",
+                f"{count:,}",
+                f"{two16['per_s']:,.0f} ({ratio:.2f}x)",
+                f">= {TWO_WORKERS_MIN_RATIO}x",
+                self.check(
+                    f"two workers at concurrency 16: >= {TWO_WORKERS_MIN_RATIO}x one",
+                    f"{ratio:.2f}x",
+                    ratio >= TWO_WORKERS_MIN_RATIO,
+                ),
+            ],
+        ]
+        print_table(
+            f"5. the PostgreSQL ledger, sandbox with {LATENCY_MS} ms added latency",
+            ["runner", "messages", "msgs/s", "target", ""],
+            rows,
+            notes=[
+                "each run on a fresh database of one throwaway server (fsync on); msgs/s of "
+                "one worker from its summary; of two workers: messages / the wall time from "
+                "the first start to the last end (planning and start-up included)",
+            ],
+        )
+        self.results["postgres"] = {**figures, "two_vs_one": round(ratio, 3)}
+
+    def _postgres_runs(self, server: Any, url: str, count: int) -> dict:
+        figures = {}
+        for name, level in (("one_worker_c64", 64), ("one_worker_c16", 16)):
+            campaign = write_campaign(self.folder / f"pg-{name}.yaml", self.send_csv(), url, level)
+            ledger = server.url(server.create_database())
+            figures[name] = self.runner_run(campaign, limit=count, ledger=ledger)
+        campaign = write_campaign(self.folder / "pg-two.yaml", self.send_csv(), url, 16)
+        ledger = server.url(server.create_database())
+        started = time.perf_counter()
+        workers = [
+            self.procs.start(
+                [sys.executable, "-m", "campaign_runner", "run", str(campaign), "--yes"]
+                + ["--state", ledger, "--limit", str(count)]
+                + ["--report", str(self.folder / f"pg-two-{n}.csv")],
+                f"pg-worker-{n}",
+            )
+            for n in (1, 2)
+        ]
+        codes = [worker.wait(900) for worker in workers]
+        wall = time.perf_counter() - started
+        sent = 0
+        for n in (1, 2):
+            summary = json.loads((self.folder / f"pg-two-{n}.json").read_text())
+            sent += summary["counts"].get("sent", 0)
+        if codes != [0, 0] or sent != count:
+            raise BenchError(f"two workers exited {codes} and sent {sent} of {count}")
+        figures["two"] = {"messages": count, "wall_s": round(wall, 3), "per_s": count / wall}
+        return figures
+
     def concurrency(self) -> None:
         url = self.sandbox(LATENCY_MS)
         rows, figures = [], {}
@@ -824,7 +915,7 @@ class Bench:
         if binary is None and install:
             binary = install_nginx()
         if binary is None:
-            print_section("5. the runner against a plain nginx on loopback")
+            print_section("6. the runner against a plain nginx on loopback")
             print(
                 "  skipped: nginx is not installed. Install it with `apt-get install nginx-light`"
                 " (as root),\n  or rerun as root with --install-nginx."
@@ -877,7 +968,7 @@ class Bench:
             )
         notes.append(CPU_NOTE)
         print_table(
-            "5. the runner against a plain nginx on loopback (no latency)",
+            "6. the runner against a plain nginx on loopback (no latency)",
             [
                 "concurrency",
                 "messages",
@@ -1126,6 +1217,7 @@ def run_sections(bench: Bench, sections: tuple[str, ...], install_nginx: bool) -
         "sequential": bench.sequential,
         "plan": bench.plan,
         "concurrency": bench.concurrency,
+        "postgres": bench.postgres,
         "nginx": lambda: bench.nginx(install_nginx),
     }
     failed = []
