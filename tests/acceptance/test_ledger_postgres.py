@@ -82,7 +82,7 @@ def start_worker(path, folder, url, env, report: str):
 
 
 def test_two_workers_on_two_hosts_share_one_campaign(sandbox_factory, tmp_path, postgres_url):
-    gateway = sandbox_factory(Faults(latency_ms=20))
+    gateway = sandbox_factory(Faults(latency_ms=60))  # long enough for the second to join
     path = write_campaign(
         tmp_path, rows=people(200), gateway_url=gateway.messages_url, send={"concurrency": 4}
     )
