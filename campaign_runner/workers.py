@@ -61,7 +61,7 @@ class SharedWork:
         self.plan_id = ""
         self.lease_s = lease_seconds()
         self.renew_every_s = self.lease_s / 4  # three renewals may fail before it lapses
-        journal.join(worker)
+        journal.join(worker, resend_unknown)
 
     def publish(self, spool: Spool) -> None:
         """Put the plan's ready deliveries in the shared work. The plan's id is a digest of

@@ -18,7 +18,7 @@ import json
 import os
 import socket
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -67,6 +67,7 @@ class PostgresJournal(RulesTables):
         self.where = shown_url(url)
         self.campaign = campaign
         self.worker: str | None = None  # set by `join`: this run claims shared work
+        self.resend_unknown = False
         self._pending: list[tuple[Any, ...]] = []
         self._finished: list[str] = []  # claimed keys whose outcome is pending
         self.db = _connect(url, self.where)
@@ -286,40 +287,55 @@ class PostgresJournal(RulesTables):
         ).fetchone()
         return Previous(found[0], bool(found[1]), *found[2:]) if found else None
 
-    def join(self, worker: str) -> None:
-        """Work as WORKER: keys are marked only while this worker holds their claim."""
-        self.worker = worker
+    def join(self, worker: str, resend_unknown: bool = False) -> None:
+        """Work as WORKER: keys are marked only while this worker holds their claim, and
+        never over another run's mark (unless RESEND_UNKNOWN, for keys in doubt)."""
+        self.worker, self.resend_unknown = worker, resend_unknown
 
     def mark_sending(self, entries: Iterable[tuple[str, int, str]], run_id: str) -> set[str]:
         """Durably mark each (key, row, phone) as `sending`, with the pending outcomes, in one
         transaction: committed before the POSTs. A worker marks only the keys it still holds
         the claim of; the others are returned (their lease lapsed: not to be sent).
         `LedgerError` when it fails."""
-        stamp = now()
         entries = list(entries)
-        with self._transaction() as cursor:
+        if not entries:
+            self.flush()
+            return set()
+        keys, rows, phones = (list(column) for column in zip(*entries, strict=True))
+        # One pipeline, one round trip: the outcomes, then one statement marking every key
+        # this worker still holds the claim of (a worker whose lease lapsed marks nothing),
+        # and only if no other run marked or sent it meanwhile (the row lock decides).
+        with self._transaction(pipelined=True) as cursor:
             self._write_pending(cursor)
-            lost: set[str] = set()
-            if self.worker is not None:
-                cursor.execute(
-                    "SELECT key FROM work WHERE campaign=%s AND key = ANY(%s) AND worker=%s"
-                    " AND lease_until >= now() FOR UPDATE",
-                    (self.campaign, [key for key, _, _ in entries], self.worker),
-                )
-                held = {key for (key,) in cursor.fetchall()}
-                lost = {key for key, _, _ in entries if key not in held}
-                entries = [entry for entry in entries if entry[0] in held]
-            cursor.executemany(
+            cursor.execute(
                 "INSERT INTO deliveries"
                 " (campaign, key, row, phone, status, attempts, run_id, updated_at)"
-                " VALUES (%s, %s, %s, %s, 'sending', 1, %s, %s)"
+                " SELECT %(campaign)s, u.key, u.row, u.phone, 'sending', 1, %(run)s, %(at)s"
+                " FROM unnest(%(keys)s::text[], %(rows)s::int[], %(phones)s::text[])"
+                "  AS u(key, row, phone)"
+                " WHERE %(worker)s::text IS NULL OR EXISTS (SELECT 1 FROM work w"
+                "  WHERE w.campaign=%(campaign)s AND w.key=u.key AND w.worker=%(worker)s"
+                "  AND w.lease_until >= now())"
                 " ON CONFLICT (campaign, key) DO UPDATE SET status='sending',"
                 " row=excluded.row, phone=excluded.phone,"
                 " attempts=deliveries.attempts+1, run_id=excluded.run_id,"
-                " updated_at=excluded.updated_at, error=NULL",
-                [(self.campaign, key, row, phone, run_id, stamp) for key, row, phone in entries],
+                " updated_at=excluded.updated_at, error=NULL"
+                " WHERE %(worker)s::text IS NULL OR deliveries.status='failed'"
+                " OR (deliveries.status='sending' AND %(resend)s)"
+                " RETURNING key",
+                {
+                    "campaign": self.campaign,
+                    "run": run_id,
+                    "at": now(),
+                    "keys": keys,
+                    "rows": rows,
+                    "phones": phones,
+                    "worker": self.worker,
+                    "resend": self.resend_unknown,
+                },
             )
-        return lost
+            marked = {key for (key,) in cursor.fetchall()}
+        return set(keys) - marked
 
     def record(
         self,
@@ -346,19 +362,29 @@ class PostgresJournal(RulesTables):
             self._write_pending(cursor)
 
     @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Cursor]:
+    def _transaction(self, pipelined: bool = False) -> Iterator[psycopg.Cursor]:
+        """One write transaction (PIPELINED: its statements sent together, one round trip);
+        any failure rolls it back and is a `LedgerError`."""
         try:
-            with self.db.transaction(), self.db.cursor() as cursor:
-                yield cursor
+            with ExitStack() as stack:
+                if pipelined:
+                    stack.enter_context(self.db.pipeline())
+                stack.enter_context(self.db.transaction())
+                yield stack.enter_context(self.db.cursor())
         except psycopg.Error as error:
             raise LedgerError(f"cannot write the ledger {self.where}: {error}") from None
 
     def _write_pending(self, cursor: psycopg.Cursor) -> None:
-        if self._pending:
-            cursor.executemany(
-                "UPDATE deliveries SET status=%s, permanent=%s, message_id=%s, http_status=%s,"
-                " error=%s, updated_at=%s WHERE campaign=%s AND key=%s",
-                self._pending,
+        if self._pending:  # one statement for every outcome: one round trip, not one each
+            columns = [list(column) for column in zip(*self._pending, strict=True)]
+            cursor.execute(
+                "UPDATE deliveries d SET status=u.status, permanent=u.permanent,"
+                " message_id=u.message_id, http_status=u.http_status, error=u.error,"
+                " updated_at=u.updated_at FROM unnest(%s::text[], %s::int[], %s::text[],"
+                " %s::int[], %s::text[], %s::text[], %s::text[], %s::text[])"
+                " AS u(status, permanent, message_id, http_status, error, updated_at,"
+                " campaign, key) WHERE d.campaign=u.campaign AND d.key=u.key",
+                columns,
             )
             self._pending.clear()
         if self._finished:  # the claims end with their outcome, in the same transaction
