@@ -302,6 +302,8 @@ class _Launcher:
         self.in_flight: set[asyncio.Task[None]] = set()
         self.leased: list[tuple[PreparedRow, Connection]] = []
         self.sequential = delivery.campaign.send.concurrency == 1
+        journal = delivery.journal
+        self.gather_s = getattr(journal, "GATHER_MARKS_S", 0.0) if journal is not None else 0.0
 
     async def admit(self, item: PreparedRow) -> None:
         """Lease a connection and a token for ITEM; launch the leased rows when none is left."""
@@ -309,6 +311,10 @@ class _Launcher:
         if sender.free_slots() == 0 or sender.limiter.rate:
             await self.launch()  # about to wait: send what is leased first
         connection = await sender.lease()
+        if self.gather_s and not self.leased and sender.free_slots() == 0 and not self.sequential:
+            # One slot was free: let a few more free up, so that one commit marks them all
+            # (a ledger whose commit waits for the disk, PostgreSQL's, makes this pay).
+            await asyncio.sleep(self.gather_s)
         await sender.limiter.acquire()  # cut short (no token) only by a stop, seen below
         delivery.check_schedule()
         if delivery.stop.reason:
