@@ -15,8 +15,6 @@ transaction-scoped advisory lock, so runs starting together never apply one twic
 from __future__ import annotations
 
 import json
-import os
-import socket
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from typing import Any
@@ -24,9 +22,9 @@ from typing import Any
 import psycopg
 
 from campaign_runner.errors import CampaignInvalid, Problem
-from campaign_runner.ledger.base import Identity, LedgerError, Previous, now, status_name
+from campaign_runner.ledger.base import LedgerError, now, status_name
 from campaign_runner.ledger.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE, statements
-from campaign_runner.ledger.rules_tables import RulesTables
+from campaign_runner.ledger.queries import CampaignQueries
 from campaign_runner.lock import Holder
 
 _MIGRATION_LOCK = 0x63616D70  # "camp": serialises schema upgrades between runs
@@ -58,7 +56,7 @@ def _connect(url: str, where: str) -> psycopg.Connection:
         ) from None
 
 
-class PostgresJournal(RulesTables):
+class PostgresJournal(CampaignQueries):
     """One campaign's deliveries and runs in the PostgreSQL ledger."""
 
     # A commit here waits for the server's disk: when requests end one by one, the loop
@@ -273,24 +271,6 @@ class PostgresJournal(RulesTables):
 
     # ---- what the plan and the loop ask -------------------------------------------------
 
-    def is_empty(self) -> bool:
-        """True when no delivery of this campaign was ever recorded."""
-        if not self.exists():
-            return True
-        found = self.db.execute(
-            "SELECT 1 FROM deliveries WHERE campaign=%s LIMIT 1", (self.campaign,)
-        ).fetchone()
-        return found is None
-
-    def lookup(self, key: str) -> Previous | None:
-        """The ledger's record of KEY, or None for a key never tried."""
-        found = self.db.execute(
-            "SELECT status, permanent, message_id, http_status, error FROM deliveries"
-            " WHERE campaign=%s AND key=%s",
-            (self.campaign, key),
-        ).fetchone()
-        return Previous(found[0], bool(found[1]), *found[2:]) if found else None
-
     def join(self, worker: str, resend_unknown: bool = False) -> None:
         """Work as WORKER: keys are marked only while this worker holds their claim, and
         never over another run's mark (unless RESEND_UNKNOWN, for keys in doubt)."""
@@ -351,9 +331,15 @@ class PostgresJournal(RulesTables):
         http_status: int | None = None,
         error: str | None = None,
     ) -> None:
-        """Note an outcome; it is committed with the next `mark_sending` or `flush`."""
-        self._pending.append(
-            (status, int(permanent), message_id, http_status, error, now(), self.campaign, key)
+        """Note an outcome; it is committed with the next `mark_sending` or `flush`, with
+        the end of its claim when this run is a worker."""
+        super().record(
+            key,
+            status,
+            permanent=permanent,
+            message_id=message_id,
+            http_status=http_status,
+            error=error,
         )
         if self.worker is not None:
             self._finished.append(key)
@@ -399,25 +385,6 @@ class PostgresJournal(RulesTables):
             self._finished.clear()
         self._write_learned(cursor)
 
-    def start_run(self, run_id: str, started_at: str, identity: Identity | None = None) -> None:
-        """Note that a run began, on which host, from which files (for `campaign status`)."""
-        identity = identity or Identity()
-        with self._transaction() as cursor:
-            cursor.execute(
-                "INSERT INTO runs (run_id, campaign, started_at, host, pid, campaign_file,"
-                " fingerprint, recipients_file) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    run_id,
-                    self.campaign,
-                    started_at,
-                    socket.gethostname(),
-                    os.getpid(),
-                    identity.campaign_file,
-                    identity.fingerprint,
-                    identity.recipients_file,
-                ),
-            )
-
     def end_run(self, run_id: str, exit_code: int, reason: str, counts: dict[str, int]) -> None:
         """Note how a run ended, with the outcomes still pending; `LedgerError` on failure."""
         with self._transaction() as cursor:
@@ -442,22 +409,6 @@ class PostgresJournal(RulesTables):
             name = status_name(status, bool(permanent), bool(now_running and running))
             counts[name] = counts.get(name, 0) + n
         return counts
-
-    def last_run(self) -> dict[str, Any] | None:
-        """The most recent run's record, or None."""
-        if not self.exists():
-            return None
-        found = self.db.execute(
-            "SELECT run_id, started_at, ended_at, exit_code, reason, counts, fingerprint"
-            " FROM runs WHERE campaign=%s ORDER BY started_at DESC LIMIT 1",
-            (self.campaign,),
-        ).fetchone()
-        if not found:
-            return None
-        keys = ("run_id", "started_at", "ended_at", "exit_code", "reason", "counts", "fingerprint")
-        run = dict(zip(keys, found, strict=True))
-        run["counts"] = json.loads(run["counts"]) if run["counts"] else None
-        return run
 
     # ---- the rules across campaigns (rules_tables.RulesTables) ---------------------------
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import socket
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -25,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from campaign_runner.errors import CampaignInvalid, Problem
-from campaign_runner.ledger.base import Identity, LedgerError, Previous, now, status_name
+from campaign_runner.ledger.base import LedgerError, now, status_name
 from campaign_runner.ledger.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE, statements
-from campaign_runner.ledger.rules_tables import RulesTables
+from campaign_runner.ledger.queries import CampaignQueries
 
 LEDGER_FILE = "ledger.sqlite"
 RULES_LOCK_FILE = "ledger.rules.lock"  # a dot: never a campaign's NAME.lock
@@ -66,7 +65,7 @@ def _apply(db: sqlite3.Connection, have: int) -> None:
             )
 
 
-class SQLiteJournal(RulesTables):
+class SQLiteJournal(CampaignQueries):
     """One campaign's deliveries and runs in the ledger file; not shared between threads.
 
     Opening it checks that the file is whole and, unless READONLY, writable, and applies the
@@ -150,22 +149,6 @@ class SQLiteJournal(RulesTables):
         finally:
             self.db.close()
 
-    def is_empty(self) -> bool:
-        """True when no delivery of this campaign was ever recorded."""
-        found = self.db.execute(
-            "SELECT 1 FROM deliveries WHERE campaign=? LIMIT 1", (self.campaign,)
-        ).fetchone()
-        return found is None
-
-    def lookup(self, key: str) -> Previous | None:
-        """The ledger's record of KEY, or None for a key never tried."""
-        found = self.db.execute(
-            "SELECT status, permanent, message_id, http_status, error FROM deliveries"
-            " WHERE campaign=? AND key=?",
-            (self.campaign, key),
-        ).fetchone()
-        return Previous(found[0], bool(found[1]), *found[2:]) if found else None
-
     def mark_sending(self, entries: Iterable[tuple[str, int, str]], run_id: str) -> set[str]:
         """Durably mark each (key, row, phone) as `sending`, together with the pending outcomes.
 
@@ -186,21 +169,6 @@ class SQLiteJournal(RulesTables):
                 [(self.campaign, key, row, phone, run_id, stamp) for key, row, phone in entries],
             )
         return set()  # one run per campaign (its lock): every key is this run's to mark
-
-    def record(
-        self,
-        key: str,
-        status: str,
-        *,
-        permanent: bool = False,
-        message_id: str | None = None,
-        http_status: int | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Note an outcome; it is committed with the next `mark_sending` or `flush`."""
-        self._pending.append(
-            (status, int(permanent), message_id, http_status, error, now(), self.campaign, key)
-        )
 
     def flush(self) -> None:
         """Commit every pending outcome now; `LedgerError` when that fails."""
@@ -234,25 +202,6 @@ class SQLiteJournal(RulesTables):
             self._pending.clear()
         self._write_learned(None)
 
-    def start_run(self, run_id: str, started_at: str, identity: Identity | None = None) -> None:
-        """Note that a run began, on which host, from which files (for `campaign status`)."""
-        identity = identity or Identity()
-        with self._transaction():
-            self.db.execute(
-                "INSERT INTO runs (run_id, campaign, started_at, host, pid, campaign_file,"
-                " fingerprint, recipients_file) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    self.campaign,
-                    started_at,
-                    socket.gethostname(),
-                    os.getpid(),
-                    identity.campaign_file,
-                    identity.fingerprint,
-                    identity.recipients_file,
-                ),
-            )
-
     def end_run(self, run_id: str, exit_code: int, reason: str, counts: dict[str, int]) -> None:
         """Note how a run ended, with the outcomes still pending; `LedgerError` on failure."""
         with self._transaction():
@@ -274,20 +223,6 @@ class SQLiteJournal(RulesTables):
             name = status_name(status, bool(permanent), bool(now_running and running))
             counts[name] = counts.get(name, 0) + n
         return counts
-
-    def last_run(self) -> dict[str, Any] | None:
-        """The most recent run's record, or None."""
-        found = self.db.execute(
-            "SELECT run_id, started_at, ended_at, exit_code, reason, counts, fingerprint"
-            " FROM runs WHERE campaign=? ORDER BY started_at DESC LIMIT 1",
-            (self.campaign,),
-        ).fetchone()
-        if not found:
-            return None
-        keys = ("run_id", "started_at", "ended_at", "exit_code", "reason", "counts", "fingerprint")
-        run = dict(zip(keys, found, strict=True))
-        run["counts"] = json.loads(run["counts"]) if run["counts"] else None
-        return run
 
     # ---- the rules across campaigns (rules_tables.RulesTables) ---------------------------
 
