@@ -1,0 +1,15 @@
+"""What Meta reports after "sent": status webhooks, inbound replies and opt-outs.
+
+Meta ─► POST /webhook ─► receiver (signature, then payload) ─┐
+a gateway's log file ─► ingest (payload, line by line) ──────┤
+                                                             ▼
+                  payload.parse_payload ─► Events ─► ledger.apply_events
+                                                     (outcome.merge per delivery, by wamid;
+                                                      unknown wamids kept aside;
+                                                      opt-outs suppressed, paused
+                                                      templates hold their campaign)
+
+signature.py  the subscription handshake and X-Hub-Signature-256
+payload.py    one parser for both ways in: events, and problems with their JSON path
+outcome.py    the merge rules: furthest state, failure kept, never backwards
+"""
