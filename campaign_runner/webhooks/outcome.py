@@ -54,10 +54,6 @@ class Outcome:
         return self.reached or OUTCOME_ACCEPTED
 
 
-def _earliest(old: str | None, new: str) -> str:
-    return new if old is None or new < old else old
-
-
 def merge(old: Outcome, update: StatusUpdate) -> Outcome:
     """OLD with UPDATE applied: the furthest state, the first time each was reached, the
     first failure's code; an UPDATE that adds nothing gives OLD back unchanged."""
@@ -75,8 +71,9 @@ def merge(old: Outcome, update: StatusUpdate) -> Outcome:
             )
         return new
     field = f"{update.status}_at"
-    if getattr(old, field) is None or update.at < getattr(old, field):
-        new = replace(new, **{field: _earliest(getattr(old, field), update.at)})
+    first: str | None = getattr(old, field)
+    if first is None or update.at < first:
+        new = replace(new, **{field: update.at})  # type: ignore[arg-type]
     if _RANK[update.status] > _RANK.get(old.reached or "", 0):
         new = replace(new, reached=update.status)
     return new

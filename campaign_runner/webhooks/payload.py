@@ -21,6 +21,7 @@ A status Meta may add later (`deleted`, `warning`, ...) is counted in `ignored`,
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -126,11 +127,12 @@ def parse_payload(doc: Any) -> Events:
 
 
 def _read_value(value: dict[str, Any], where: str, events: Events) -> None:
-    for name, read, into in (
+    readers: tuple[tuple[str, Callable[[dict[str, Any], str], Any], list[Any]], ...] = (
         ("statuses", _status, events.statuses),
         ("messages", _reply, events.replies),
         ("user_preferences", _preference, events.preferences),
-    ):
+    )
+    for name, read, into in readers:
         items = value.get(name)
         if items is None:
             continue
@@ -149,7 +151,7 @@ def _read_value(value: dict[str, Any], where: str, events: Events) -> None:
             if read_one is None:
                 events.ignored += 1
             else:
-                into.append(read_one)  # type: ignore[attr-defined]
+                into.append(read_one)
 
 
 def _status(item: dict[str, Any], path: str) -> StatusUpdate | None:
