@@ -61,6 +61,14 @@ LEARNED_FROM_META: dict[int, tuple[SuppressionKind, str]] = {
 }
 
 
+# Meta's answers that hold a campaign back: its next runs send nothing, with this reason,
+# until the operator resumes it (`campaign resume`), since every message would fail alike.
+HOLDING_CODES: dict[int, str] = {
+    132015: "the template is paused by Meta for low quality (Meta 132015)",
+    132016: "the template is disabled by Meta (Meta 132016)",
+}
+
+
 def learn(journal: Journal | None, phone: str, code: int | None) -> None:
     """Put PHONE on the suppression list when Meta's CODE says so; written with the run's
     next commit of outcomes (nothing is written per message)."""

@@ -12,20 +12,28 @@ each campaign sees its own deliveries and runs through a `Journal`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from campaign_runner.errors import CampaignInvalid, Problem
 from campaign_runner.ledger.base import Identity, LedgerError, Previous
 from campaign_runner.ledger.imports import import_journals
+from campaign_runner.ledger.outcomes import Applied, DeliveryOutcome, Funnel, Hold
 from campaign_runner.ledger.rules_tables import Suppression
 from campaign_runner.ledger.sqlite import LEDGER_FILE, SQLiteJournal, ledger_path
 
+if TYPE_CHECKING:
+    from campaign_runner.webhooks.payload import Events
+
 __all__ = [
+    "Applied",
+    "DeliveryOutcome",
+    "Funnel",
+    "Hold",
     "Identity",
     "Journal",
     "LedgerError",
@@ -78,6 +86,20 @@ class Journal(Protocol):
     def reached_since(self, since: str) -> tuple[int, str | None]: ...
     def claim(self, phones: Sequence[str]) -> None: ...
     def planning_lock(self) -> AbstractContextManager[None]: ...
+    # What Meta reported after "sent" (outcomes.OutcomeTables; webhooks/ reads them in).
+    def outcomes_ready(self) -> bool: ...
+    def apply_events(self, events: Events) -> Applied: ...
+    def reconcile(self) -> Applied: ...
+    def hold_of(self, campaign: str) -> Hold | None: ...
+    def place_hold(self, campaign: str, reason: str, code: int | None) -> None: ...
+    def release_hold(self, campaign: str) -> Hold | None: ...
+    def outcomes_of(self, campaign: str, keys: Sequence[str]) -> dict[str, DeliveryOutcome]: ...
+    def outcome_rows(self, campaign: str) -> Iterator[DeliveryOutcome]: ...
+    def funnel(self, campaign: str) -> Funnel: ...
+    def failures_by_code(
+        self, campaign: str, run_id: str, codes: Sequence[int]
+    ) -> tuple[int, int]: ...
+    def unmatched_count(self) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,9 @@ def _import(db: sqlite3.Connection, journal: Path) -> str | None:
             db.execute("COMMIT")
             return None
         deliveries = db.execute(
-            "INSERT INTO deliveries SELECT ?, key, row, phone, status, permanent, message_id,"
+            "INSERT INTO deliveries (campaign, key, row, phone, status, permanent, message_id,"
+            " http_status, error, attempts, run_id, updated_at)"
+            " SELECT ?, key, row, phone, status, permanent, message_id,"
             " http_status, error, attempts, run_id, updated_at FROM old.deliveries WHERE true"
             " ON CONFLICT(campaign, key) DO NOTHING",
             (campaign,),

@@ -108,6 +108,57 @@ CREATE INDEX claims_by_phone ON claims (phone);
 CREATE INDEX claims_by_claimant ON claims (claimant);
 """
 
+# What Meta reported after "sent" (status webhooks: ledger/outcomes.py, webhooks/): each
+# delivery's furthest state and failure, statuses for wamids no delivery has yet (matched
+# when it appears), customers' replies and marketing preferences, and campaigns held back
+# by a paused or disabled template until the operator resumes them.
+_V5_OUTCOMES = """
+ALTER TABLE deliveries ADD COLUMN outcome TEXT;          -- sent | delivered | read | failed
+ALTER TABLE deliveries ADD COLUMN reached TEXT;          -- the furthest of sent, delivered, read
+ALTER TABLE deliveries ADD COLUMN sent_at TEXT;
+ALTER TABLE deliveries ADD COLUMN delivered_at TEXT;
+ALTER TABLE deliveries ADD COLUMN read_at TEXT;
+ALTER TABLE deliveries ADD COLUMN failed_at TEXT;
+ALTER TABLE deliveries ADD COLUMN failure_code INTEGER;
+ALTER TABLE deliveries ADD COLUMN failure_title TEXT;
+ALTER TABLE deliveries ADD COLUMN failure_details TEXT;
+ALTER TABLE deliveries ADD COLUMN pricing_category TEXT;
+CREATE INDEX deliveries_by_message ON deliveries (message_id);
+CREATE TABLE unmatched_statuses (  -- for a wamid no delivery has (yet)
+    message_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at TEXT NOT NULL,
+    recipient TEXT,
+    code INTEGER,
+    title TEXT,
+    details TEXT,
+    pricing_category TEXT,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (message_id, status, at)
+);
+CREATE TABLE replies (
+    message_id TEXT PRIMARY KEY,
+    phone TEXT NOT NULL,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    context_id TEXT,               -- the wamid it answers
+    received_at TEXT NOT NULL
+);
+CREATE INDEX replies_by_phone ON replies (phone, at);
+CREATE TABLE preferences (         -- each customer's latest marketing preference
+    phone TEXT PRIMARY KEY,
+    value TEXT NOT NULL,           -- stop | resume
+    at TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE TABLE holds (               -- campaigns whose next runs must not send
+    campaign TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    code INTEGER,
+    held_at TEXT NOT NULL
+)
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "deliveries and runs of every campaign", _V1, _V1),
     Migration(
@@ -124,6 +175,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         " paused_until TIMESTAMPTZ)",
     ),
     Migration(4, "suppressions, settings and claims: rules across campaigns", _V4_RULES, _V4_RULES),
+    Migration(
+        5,
+        "outcomes after sent: statuses, replies, preferences and holds",
+        _V5_OUTCOMES,
+        _V5_OUTCOMES,
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -14,12 +14,12 @@ import socket
 from typing import Any
 
 from campaign_runner.ledger.base import Identity, Previous, now
-from campaign_runner.ledger.rules_tables import RulesTables
+from campaign_runner.ledger.outcomes import OutcomeTables
 
 _LAST_RUN = ("run_id", "started_at", "ended_at", "exit_code", "reason", "counts", "fingerprint")
 
 
-class CampaignQueries(RulesTables):
+class CampaignQueries(OutcomeTables):
     """The queries both ledgers share (see the module's docstring)."""
 
     _pending: list[tuple[Any, ...]]

@@ -60,7 +60,7 @@ class RulesTables:
             return []
         return [tuple(row) for row in self.db.execute(self._sql(text), params).fetchall()]
 
-    def _among(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+    def _among(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """`COLUMN IN (...)` for VALUES, as each driver takes a list."""
         if self._P == "?":
             return f"{column} IN ({','.join('?' * len(values))})", list(values)

@@ -1,0 +1,452 @@
+"""What Meta reported after "sent", kept in the ledger (migration 5), with the same SQL on
+both ledgers: `OutcomeTables` is mixed into `SQLiteJournal` and `PostgresJournal`.
+
+`apply_events` writes one payload's (or one batch's) events in one transaction:
+
+    statuses      matched to deliveries by wamid (any campaign) and merged
+                  (`webhooks.outcome.merge`: furthest state, failure kept, never backwards);
+                  a wamid no delivery has yet is kept aside in `unmatched_statuses` and
+                  matched by `reconcile` once its delivery is recorded
+    consequences  the first failure of a delivery with 131050 or 131026 puts its number on
+                  the suppression list (`rules.LEARNED_FROM_META`); 132015/132016 hold its
+                  campaign (`rules.HOLDING_CODES`) until `release_hold`; a rehearsal's
+                  deliveries teach nothing about real people
+    replies       kept (who answered which message)
+    preferences   the latest per person wins: `stop` suppresses (opted-out), `resume` lifts
+                  an opted-out entry (never one ops added by hand)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from campaign_runner.ledger.base import now
+from campaign_runner.ledger.rules_tables import REHEARSAL_SUFFIX, RulesTables
+from campaign_runner.webhooks.outcome import Outcome, merge
+from campaign_runner.webhooks.payload import StatusUpdate
+
+if TYPE_CHECKING:
+    from campaign_runner.webhooks.payload import Events, Preference, Reply
+
+OUTCOMES_VERSION = 5  # the migration that created these tables and columns
+CHUNK = 500  # wamids looked up together: one query per chunk
+UNMATCHED_KEPT = timedelta(days=30)  # Meta keeps a message for 30 days: no status comes later
+_OUTCOME_COLUMNS = [f.name for f in fields(Outcome)]
+_STORED = (
+    "reached, sent_at, delivered_at, read_at, failed_at, failure_code, failure_title,"
+    " failure_details, pricing_category"
+)
+_OPTED_OUT = "opted-out"  # rules.SuppressionKind.OPTED_OUT (rules imports the ledger)
+
+
+@dataclass
+class Applied:
+    """What `apply_events` did, for the receiver's and ingest's log lines."""
+
+    matched: int = 0  # statuses of a known delivery
+    changed: int = 0  # deliveries whose record moved on
+    unmatched: int = 0  # statuses kept aside for a wamid no delivery has yet
+    replies: int = 0
+    preferences: int = 0
+    suppressed: list[str] = field(default_factory=list)  # numbers put on the list
+    held: list[str] = field(default_factory=list)  # campaigns held back
+
+    def add(self, other: Applied) -> None:
+        """Count OTHER's work in this one."""
+        for name in ("matched", "changed", "unmatched", "replies", "preferences"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.suppressed.extend(other.suppressed)
+        self.held.extend(other.held)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A campaign held back: its runs send nothing until the operator resumes it."""
+
+    campaign: str
+    reason: str
+    code: int | None
+    held_at: str
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """One delivery as the report and follow-ups see it."""
+
+    key: str
+    row: int | None
+    phone: str | None
+    status: str  # sending | sent | failed (the send's own record)
+    message_id: str | None
+    error: str | None
+    updated_at: str
+    outcome: Outcome
+
+    @property
+    def final(self) -> str:
+        """The outcome's word, or the send's own (failed, unknown) when nothing was accepted."""
+        if self.status == "sent":
+            return self.outcome.final
+        return "unknown" if self.status == "sending" else self.status
+
+
+@dataclass
+class Funnel:
+    """How far a campaign's messages went: accepted -> delivered -> read; failed by code."""
+
+    accepted: int = 0  # the gateway returned a wamid
+    sent: int = 0  # Meta said `sent` (or went further)
+    delivered: int = 0  # delivered or read
+    read: int = 0
+    failed: int = 0  # failed after acceptance (and never delivered)
+    failed_by_code: list[tuple[int | None, str | None, int]] = field(default_factory=list)
+    pricing: dict[str, int] = field(default_factory=dict)
+
+
+class OutcomeTables(RulesTables):
+    """The outcome queries both ledgers share (see the module's docstring)."""
+
+    def outcomes_ready(self) -> bool:
+        """True when the ledger has migration 5's tables."""
+        ready = self.__dict__.get("_outcomes_ready")
+        if ready is None:
+            ready = self.__dict__["_outcomes_ready"] = self._schema_version() >= OUTCOMES_VERSION
+        return bool(ready)
+
+    # ---- writing what Meta reported ---------------------------------------------------------
+
+    def apply_events(self, events: Events) -> Applied:
+        """Write EVENTS (statuses, replies, preferences) and their consequences, in one
+        transaction; `LedgerError` when that fails (nothing of them is then written)."""
+        applied = Applied()
+        with self._transaction() as cursor:
+            db = cursor or self.db
+            self._apply_statuses(db, events.statuses, applied, keep_unmatched=True)
+            self._keep_replies(db, events.replies, applied)
+            self._apply_preferences(db, events.preferences, applied)
+        return applied
+
+    def reconcile(self) -> Applied:
+        """Match the statuses kept aside whose delivery is now recorded, and forget those
+        older than `UNMATCHED_KEPT`; in one transaction."""
+        applied = Applied()
+        if not self.outcomes_ready():
+            return applied
+        with self._transaction() as cursor:
+            db = cursor or self.db
+            found = db.execute(
+                self._sql(
+                    "SELECT message_id, status, at, recipient, code, title, details,"
+                    " pricing_category FROM unmatched_statuses u WHERE EXISTS (SELECT 1 FROM"
+                    " deliveries d WHERE d.message_id = u.message_id)"
+                )
+            ).fetchall()
+            updates = [_update_from(row) for row in found]
+            self._apply_statuses(db, updates, applied, keep_unmatched=False)
+            db.executemany(
+                self._sql("DELETE FROM unmatched_statuses WHERE message_id = ?"),
+                sorted({(u.message_id,) for u in updates}),
+            )
+            stale = (datetime.now(UTC) - UNMATCHED_KEPT).isoformat(timespec="milliseconds")
+            db.execute(self._sql("DELETE FROM unmatched_statuses WHERE received_at < ?"), (stale,))
+        return applied
+
+    def _apply_statuses(
+        self, db: Any, updates: Sequence[StatusUpdate], applied: Applied, keep_unmatched: bool
+    ) -> None:
+        by_wamid: dict[str, list[StatusUpdate]] = {}
+        for update in updates:
+            by_wamid.setdefault(update.message_id, []).append(update)
+        wamids = list(by_wamid)
+        for start in range(0, len(wamids), CHUNK):
+            chunk = wamids[start : start + CHUNK]
+            known = self._deliveries_by_wamid(db, chunk)
+            for wamid in chunk:
+                if wamid in known:
+                    applied.matched += len(by_wamid[wamid])
+                    for delivery in known[wamid]:
+                        self._merge_into(db, delivery, by_wamid[wamid], applied)
+                elif keep_unmatched:
+                    self._keep_unmatched(db, by_wamid[wamid], applied)
+
+    def _deliveries_by_wamid(self, db: Any, wamids: Sequence[str]) -> dict[str, list[tuple]]:
+        where, params = self._among("message_id", wamids)
+        found: dict[str, list[tuple]] = {}
+        for row in db.execute(
+            self._sql(
+                f"SELECT message_id, campaign, key, phone, {_STORED} FROM deliveries WHERE {where}"
+            ),
+            params,
+        ).fetchall():
+            found.setdefault(row[0], []).append(tuple(row))
+        return found
+
+    def _merge_into(
+        self, db: Any, delivery: tuple, updates: list[StatusUpdate], applied: Applied
+    ) -> None:
+        _wamid, campaign, key, phone, *stored = delivery
+        old = Outcome(*stored)
+        new = old
+        for update in updates:
+            new = merge(new, update)
+        if new == old:
+            return  # a duplicate, or older news: nothing moves backwards
+        applied.changed += 1
+        db.execute(
+            self._sql(
+                "UPDATE deliveries SET outcome=?, reached=?, sent_at=?, delivered_at=?,"
+                " read_at=?, failed_at=?, failure_code=?, failure_title=?, failure_details=?,"
+                " pricing_category=? WHERE campaign=? AND key=?"
+            ),
+            (new.final, *(getattr(new, name) for name in _OUTCOME_COLUMNS), campaign, key),
+        )
+        if old.failed_at is None and new.failed_at is not None:
+            self._consequences(db, campaign, phone, new, applied)
+
+    def _consequences(
+        self, db: Any, campaign: str, phone: str | None, outcome: Outcome, applied: Applied
+    ) -> None:
+        """What a delivery's first failure teaches (see the module's docstring)."""
+        from campaign_runner.rules import HOLDING_CODES, LEARNED_FROM_META  # rules imports us
+
+        code = outcome.code
+        if code in HOLDING_CODES and self._hold(db, campaign, code, HOLDING_CODES[code]):
+            applied.held.append(campaign)
+        learned = LEARNED_FROM_META.get(code) if code is not None else None
+        if learned is None or phone is None or campaign.endswith(REHEARSAL_SUFFIX):
+            return
+        kind, reason = learned
+        if kind == _OPTED_OUT and self._resumed_after(db, phone, outcome.failed_at or ""):
+            return  # the person opted back in after this failure
+        db.execute(
+            self._sql(
+                "INSERT INTO suppressions (phone, kind, reason, campaign, added_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (phone) DO NOTHING"
+            ),
+            (phone, str(kind), reason, campaign, now()),
+        )
+        applied.suppressed.append(phone)
+
+    def _hold(self, db: Any, campaign: str, code: int, reason: str) -> bool:
+        found = db.execute(
+            self._sql("SELECT 1 FROM holds WHERE campaign = ?"), (campaign,)
+        ).fetchone()
+        if found:
+            return False
+        db.execute(
+            self._sql("INSERT INTO holds (campaign, reason, code, held_at) VALUES (?, ?, ?, ?)"),
+            (campaign, reason, code, now()),
+        )
+        return True
+
+    def _keep_unmatched(self, db: Any, updates: list[StatusUpdate], applied: Applied) -> None:
+        received = now()
+        db.executemany(
+            self._sql(
+                "INSERT INTO unmatched_statuses (message_id, status, at, recipient, code, title,"
+                " details, pricing_category, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (message_id, status, at) DO NOTHING"
+            ),
+            [
+                (
+                    u.message_id,
+                    u.status,
+                    u.at,
+                    u.recipient,
+                    u.code,
+                    u.title,
+                    u.details,
+                    u.pricing_category,
+                    received,
+                )
+                for u in updates
+            ],
+        )
+        applied.unmatched += len(updates)
+
+    def _keep_replies(self, db: Any, replies: Sequence[Reply], applied: Applied) -> None:
+        if not replies:
+            return
+        received = now()
+        db.executemany(
+            self._sql(
+                "INSERT INTO replies (message_id, phone, at, kind, context_id, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING"
+            ),
+            [(r.message_id, r.phone, r.at, r.kind, r.context_id, received) for r in replies],
+        )
+        applied.replies += len(replies)
+
+    def _apply_preferences(
+        self, db: Any, preferences: Sequence[Preference], applied: Applied
+    ) -> None:
+        for preference in sorted(preferences, key=lambda p: p.at):
+            found = db.execute(
+                self._sql("SELECT at FROM preferences WHERE phone = ?"), (preference.phone,)
+            ).fetchone()
+            if found and found[0] >= preference.at:
+                continue  # older news than what the ledger holds
+            db.execute(
+                self._sql(
+                    "INSERT INTO preferences (phone, value, at, received_at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (phone) DO UPDATE SET value=excluded.value, at=excluded.at,"
+                    " received_at=excluded.received_at"
+                ),
+                (preference.phone, preference.value, preference.at, now()),
+            )
+            applied.preferences += 1
+            self._follow_preference(db, preference, applied)
+
+    def _follow_preference(self, db: Any, preference: Preference, applied: Applied) -> None:
+        if preference.value == "resume":
+            db.execute(
+                self._sql("DELETE FROM suppressions WHERE phone = ? AND kind = ?"),
+                (preference.phone, _OPTED_OUT),
+            )
+            return
+        db.execute(
+            self._sql(
+                "INSERT INTO suppressions (phone, kind, reason, campaign, added_at)"
+                " VALUES (?, ?, ?, NULL, ?) ON CONFLICT (phone) DO NOTHING"
+            ),
+            (preference.phone, _OPTED_OUT, "stopped marketing messages (user_preferences)", now()),
+        )
+        applied.suppressed.append(preference.phone)
+
+    def _resumed_after(self, db: Any, phone: str, moment: str) -> bool:
+        found = db.execute(
+            self._sql("SELECT value, at FROM preferences WHERE phone = ?"), (phone,)
+        ).fetchone()
+        return bool(found and found[0] == "resume" and found[1] > moment)
+
+    # ---- holds ------------------------------------------------------------------------------
+
+    def hold_of(self, campaign: str) -> Hold | None:
+        """The hold on CAMPAIGN, or None when its runs may send."""
+        if not self.outcomes_ready():
+            return None
+        found = self.db.execute(
+            self._sql("SELECT campaign, reason, code, held_at FROM holds WHERE campaign = ?"),
+            (campaign,),
+        ).fetchone()
+        return Hold(*found) if found else None
+
+    def place_hold(self, campaign: str, reason: str, code: int | None) -> None:
+        """Hold CAMPAIGN back for REASON (a run that met a paused template itself)."""
+        with self._transaction() as cursor:
+            self._hold(cursor or self.db, campaign, code or 0, reason)
+
+    def release_hold(self, campaign: str) -> Hold | None:
+        """Let CAMPAIGN's runs send again; the hold that was lifted, or None."""
+        hold = self.hold_of(campaign)
+        if hold is not None:
+            self._write("DELETE FROM holds WHERE campaign = ?", [(campaign,)])
+        return hold
+
+    # ---- reading outcomes -------------------------------------------------------------------
+
+    def outcomes_of(self, campaign: str, keys: Sequence[str]) -> dict[str, DeliveryOutcome]:
+        """The deliveries of CAMPAIGN with KEYS (delivery keys), by key."""
+        if not keys or not self.outcomes_ready():
+            return {}
+        where, params = self._among("key", keys)
+        rows = self.db.execute(
+            self._sql(f"{_SELECT_DELIVERY} WHERE campaign = ? AND {where}"), [campaign, *params]
+        ).fetchall()
+        return {row[0]: _delivery_from(row) for row in rows}
+
+    def outcome_rows(self, campaign: str) -> Iterator[DeliveryOutcome]:
+        """Every delivery of CAMPAIGN, in row order (for `campaign report`)."""
+        if not self.outcomes_ready():
+            return
+        cursor = self.db.execute(
+            self._sql(f"{_SELECT_DELIVERY} WHERE campaign = ? ORDER BY row, key"), (campaign,)
+        )
+        for row in cursor:
+            yield _delivery_from(row)
+
+    def funnel(self, campaign: str) -> Funnel:
+        """How far CAMPAIGN's accepted messages went (see `Funnel`)."""
+        funnel = Funnel()
+        if not self.outcomes_ready():
+            return funnel
+        for outcome, code, title, category, n in self.db.execute(
+            self._sql(
+                "SELECT outcome, failure_code, failure_title, pricing_category, count(*)"
+                " FROM deliveries WHERE campaign = ? AND status = 'sent'"
+                " GROUP BY outcome, failure_code, failure_title, pricing_category"
+            ),
+            (campaign,),
+        ).fetchall():
+            _count_into(funnel, outcome, code, title, category, n)
+        funnel.failed_by_code.sort(key=lambda entry: (-entry[2], entry[0] or 0))
+        return funnel
+
+    def failures_by_code(self, campaign: str, run_id: str, codes: Sequence[int]) -> tuple[int, int]:
+        """(failed with one of CODES, accepted) among the deliveries RUN_ID made of CAMPAIGN:
+        what the quality circuit breaker weighs."""
+        if not codes or not self.outcomes_ready():
+            return 0, 0
+        where, params = self._among("failure_code", list(codes))
+        found = self.db.execute(
+            self._sql(
+                f"SELECT SUM(CASE WHEN {where} THEN 1 ELSE 0 END), count(*) FROM deliveries"
+                " WHERE campaign = ? AND run_id = ? AND message_id IS NOT NULL"
+            ),
+            [*params, campaign, run_id],
+        ).fetchone()
+        return int(found[0] or 0), int(found[1] or 0)
+
+    def unmatched_count(self) -> int:
+        """How many statuses wait for their delivery (`campaign status` shows it)."""
+        if not self.outcomes_ready():
+            return 0
+        (n,) = self.db.execute("SELECT count(*) FROM unmatched_statuses").fetchone()
+        return int(n)
+
+
+_SELECT_DELIVERY = (
+    "SELECT key, row, phone, status, message_id, error, updated_at, " + _STORED + " FROM deliveries"
+)
+
+
+def _delivery_from(row: Sequence[Any]) -> DeliveryOutcome:
+    key, number, phone, status, message_id, error, updated_at, *stored = row
+    return DeliveryOutcome(
+        key, number, phone, status, message_id, error, str(updated_at), Outcome(*stored)
+    )
+
+
+def _update_from(row: Sequence[Any]) -> StatusUpdate:
+    wamid, status, at, recipient, code, title, details, category = row
+    return StatusUpdate(wamid, status, at, recipient, code, title, details, category)
+
+
+def _count_into(
+    funnel: Funnel,
+    outcome: str | None,
+    code: int | None,
+    title: str | None,
+    category: str | None,
+    n: int,
+) -> None:
+    funnel.accepted += n
+    if category:
+        funnel.pricing[category] = funnel.pricing.get(category, 0) + n
+    if outcome in ("sent", "delivered", "read"):
+        funnel.sent += n
+    if outcome in ("delivered", "read"):
+        funnel.delivered += n
+    if outcome == "read":
+        funnel.read += n
+    if outcome == "failed":
+        funnel.failed += n
+        for i, (known, known_title, count) in enumerate(funnel.failed_by_code):
+            if known == code:
+                funnel.failed_by_code[i] = (known, known_title or title, count + n)
+                break
+        else:
+            funnel.failed_by_code.append((code, title, n))
