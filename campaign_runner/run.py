@@ -446,6 +446,9 @@ def _record_end(delivery: Delivery, journal: Journal) -> None:
     counts = {str(status): n for status, n in delivery.writer.counts.items()}
     try:
         journal.end_run(delivery.run_id, int(exit_code), reason, counts)
+        # Status webhooks that came before this run committed their wamids waited aside:
+        # match them now, rather than only at the receiver's next reconcile.
+        journal.reconcile()
     except LedgerError as error:
         delivery.journal_failed(error)
 

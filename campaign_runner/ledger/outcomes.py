@@ -5,6 +5,8 @@ both ledgers: `OutcomeTables` is mixed into `SQLiteJournal` and `PostgresJournal
 
     statuses      matched to deliveries by wamid (any campaign) and merged
                   (`webhooks.outcome.merge`: furthest state, failure kept, never backwards);
+                  a wamid not recorded yet whose callback data names one delivery in doubt
+                  (`sending`, no wamid: its run died during the POST) settles it as sent;
                   a wamid no delivery has yet is kept aside in `unmatched_statuses` and
                   matched by `reconcile` once its delivery is recorded
     consequences  the first failure of a delivery with 131050 or 131026 puts its number on
@@ -169,6 +171,9 @@ class OutcomeTables(RulesTables):
                     applied.matched += len(by_wamid[wamid])
                     for delivery in known[wamid]:
                         self._merge_into(db, delivery, by_wamid[wamid], applied)
+                elif (found := self._by_callback(db, wamid, by_wamid[wamid])) is not None:
+                    applied.matched += len(by_wamid[wamid])
+                    self._merge_into(db, found, by_wamid[wamid], applied)
                 elif keep_unmatched:
                     self._keep_unmatched(db, by_wamid[wamid], applied)
 
@@ -183,6 +188,33 @@ class OutcomeTables(RulesTables):
         ).fetchall():
             found.setdefault(row[0], []).append(tuple(row))
         return found
+
+    def _by_callback(self, db: Any, wamid: str, updates: list[StatusUpdate]) -> tuple | None:
+        """The delivery a status names in its callback data (`send.callback_data`: the
+        delivery key) when its wamid is not recorded yet: a run that died during the POST
+        left it `sending` (unknown), and the webhook proves Meta accepted it. Only one
+        delivery in doubt with that key, else None (never a guess)."""
+        keys = {u.callback_data for u in updates if u.callback_data}
+        if len(keys) != 1:
+            return None
+        found = db.execute(
+            self._sql(
+                f"SELECT message_id, campaign, key, phone, {_STORED} FROM deliveries"
+                " WHERE key = ? AND status = 'sending' AND message_id IS NULL"
+            ),
+            (keys.pop(),),
+        ).fetchall()
+        if len(found) != 1:
+            return None
+        delivery = tuple(found[0])
+        db.execute(
+            self._sql(
+                "UPDATE deliveries SET status = 'sent', message_id = ?, error = NULL"
+                " WHERE campaign = ? AND key = ?"
+            ),
+            (wamid, delivery[1], delivery[2]),
+        )
+        return (wamid, *delivery[1:])
 
     def _merge_into(
         self, db: Any, delivery: tuple, updates: list[StatusUpdate], applied: Applied
