@@ -3,7 +3,11 @@
 The Messages API hands each accepted message to `WebhookPoster.accepted`, which only draws
 its statuses (statuses.py) and schedules them: the gateway's answer never waits on a
 webhook. On the same event loop, a releaser moves each status to the ready queue when it
-is due, and CONNECTIONS workers post it, signed (status_webhook.py), over httpcore:
+is due, and CONNECTIONS workers post it, signed (status_webhook.py), over httpcore.
+A message's next status is due no earlier than the answer to the first attempt of the one
+before it, so statuses arrive in the order drawn (reversed too, when asked) however busy
+the machine is; a retried status may still arrive after its successor, as with Meta.
+
 
     due ─► ready queue ─► worker: POST ─► 2xx           posted
                                        └► other answer,  again after FIRST_RETRY_S, doubled
@@ -61,6 +65,8 @@ class _Post:
 
     message: Accepted
     scheduled: Scheduled
+    origin: float = 0.0  # the loop's clock when the message was accepted
+    then: tuple[Scheduled, ...] = ()  # the message's statuses after this one
     body: bytes | None = None
     headers: list[tuple[bytes, bytes]] | None = None
     attempts: int = 0
@@ -133,8 +139,9 @@ class WebhookPoster:
                 return
             message = Accepted.from_record(record, time.time())
             now = asyncio.get_running_loop().time()
-            for scheduled in statuses:
-                self._schedule(_Post(message, scheduled), now + scheduled.post_after_s)
+            self.log.count("pending", len(statuses))
+            first = _Post(message, statuses[0], now, tuple(statuses[1:]))
+            self._schedule(first, now + first.scheduled.post_after_s, new=False)
         except Exception as exc:  # a sandbox bug must not turn an accepted message into a 500
             self._say(f"webhook sandbox-error {record.get('id')} {exc!r}")
 
@@ -184,6 +191,7 @@ class WebhookPoster:
                 await self._attempt(pool, post)
             except Exception as exc:  # a sandbox bug must not stop the posting
                 self._finish(post, f"sandbox error {exc!r}", GAVE_UP)
+                self._next(post)
             finally:
                 self._ready.task_done()
 
@@ -194,6 +202,7 @@ class WebhookPoster:
         post.attempts += 1
         self.log.count("attempts")
         answer = await _post(pool, self.hooks.url, post)
+        self._next(post)
         if isinstance(answer, int) and 200 <= answer < 300:
             self._finish(post, answer, POSTED)
             return
@@ -214,8 +223,18 @@ class WebhookPoster:
         payload = status_payload(post.message, post.scheduled, time.time())
         post.body, post.headers = signed(payload, self.hooks.secret)
         if post.scheduled.twice and not post.duplicate:
-            twin = _Post(post.message, post.scheduled, post.body, post.headers, duplicate=True)
+            twin = _Post(post.message, post.scheduled, body=post.body, headers=post.headers)
+            twin.duplicate = True
             self._schedule(twin, asyncio.get_running_loop().time() + DUPLICATE_GAP_S)
+
+    def _next(self, post: _Post) -> None:
+        """Schedule the status after POST's, once POST had its first answer (only once)."""
+        if not post.then:
+            return
+        following = _Post(post.message, post.then[0], post.origin, post.then[1:])
+        post.then = ()
+        due = max(post.origin + following.scheduled.post_after_s, asyncio.get_running_loop().time())
+        self._schedule(following, due, new=False)
 
     def _finish(self, post: _Post, answer: int | str, outcome: str) -> None:
         self.log.count("pending", -1)
