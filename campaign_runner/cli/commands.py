@@ -20,6 +20,7 @@ from campaign_runner.cli.params import (
     limit_option,
     recipients_option,
     state_option,
+    webhook_options,
 )
 from campaign_runner.cli.runlog import PlanShown, Progress, final_line, refused
 from campaign_runner.cli.terminal import (
@@ -288,12 +289,13 @@ def schema(name):
     show_default=True,
     help="Seconds in Retry-After on a 429.",
 )
-@click.option("--seed", type=int, help="Repeat the same fault pattern.")
+@click.option("--seed", type=int, help="Repeat the same fault and webhook pattern.")
 @click.option(
     "--idempotency",
     is_flag=True,
     help="Answer a repeated Idempotency-Key with its first answer, not a second message.",
 )
+@webhook_options
 def sandbox(
     host,
     port,
@@ -306,8 +308,12 @@ def sandbox(
     retry_after,
     seed,
     idempotency,
+    webhook_url,
+    webhook_secret,
+    **webhook,
 ):
-    """Serve a local Messages API gateway for rehearsals, with faults on demand."""
+    """Serve a local Messages API gateway for rehearsals, with faults on demand, and post
+    Meta's signed status webhooks for what it accepts when given --webhook-url."""
     from campaign_runner.sandbox import Faults, SandboxConfig, serve
 
     try:
@@ -321,6 +327,7 @@ def sandbox(
         )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--fail") from None
+    webhooks = _sandbox_webhooks(webhook_url, webhook_secret, seed, webhook)
     try:  # no key: loopback only, since /messages shows every recipient's phone and message
         config = SandboxConfig(
             host=host,
@@ -329,6 +336,7 @@ def sandbox(
             record=record,
             faults=faults,
             idempotency=idempotency,
+            webhooks=webhooks,
         )
     except ValueError as error:
         raise click.UsageError(str(error)) from None
@@ -337,6 +345,34 @@ def sandbox(
     except OSError as error:
         click.echo(f"cannot listen on {host}:{port}: {error.strerror or error}", err=True)
         sys.exit(ExitCode.INVALID)
+
+
+def _sandbox_webhooks(url, secret, seed, given):
+    """The sandbox's status webhooks from its options (None without --webhook-url); a
+    usage error, never naming the secret, when they cannot be used."""
+    from campaign_runner.sandbox import Webhooks
+
+    chosen = {name: value for name, value in given.items() if value not in (None, ())}
+    if url is None:
+        if chosen:
+            flags = {p.name: p.opts[0] for p in click.get_current_context().command.params}
+            raise click.UsageError(f"{flags[next(iter(chosen))]} needs --webhook-url")
+        return None
+    if not secret:
+        raise click.UsageError(
+            "--webhook-url needs the app secret that signs the webhooks: set "
+            "WHATSAPP_APP_SECRET (or give --webhook-secret)"
+        )
+    codes = [code for code, _ in chosen.get("fail_later", ())]
+    twice = sorted({code for code in codes if codes.count(code) > 1})
+    if twice:
+        raise click.UsageError(f"--fail-later {twice[0]} is given twice; give each code once")
+    if "fail_later" in chosen:
+        chosen["fail_later"] = dict(chosen["fail_later"])
+    try:
+        return Webhooks(url=url, secret=secret, seed=seed, **chosen)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
 
 
 # ---- status ------------------------------------------------------------------------------

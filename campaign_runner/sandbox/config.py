@@ -1,4 +1,5 @@
-"""How a sandbox is set up: where it listens, which key it wants, where it records, its faults.
+"""How a sandbox is set up: where it listens, which key it wants, where it records, its
+faults, and where it posts status webhooks (none unless asked).
 
 A sandbox without a key listens only on loopback: its records (GET /messages) hold every
 recipient's phone and message. With a key, the records want it too.
@@ -11,11 +12,13 @@ from pathlib import Path
 
 from campaign_runner.gateway.trust import is_loopback, value_problem
 from campaign_runner.sandbox.faults import Faults
+from campaign_runner.sandbox.statuses import Webhooks
 
 
 @dataclass
 class SandboxConfig:
-    """Where the sandbox listens, which key it wants, where it records, and its faults."""
+    """Where the sandbox listens, which key it wants, where it records, its faults, and
+    where it posts status webhooks."""
 
     host: str = "127.0.0.1"
     port: int = 8787
@@ -26,6 +29,8 @@ class SandboxConfig:
     # Answer a repeated `Idempotency-Key` with the first answer instead of a second message.
     # Off by default: the production gateway documents no such behaviour.
     idempotency: bool = False
+    # Post Meta's status webhooks for each accepted message; None (the default): none.
+    webhooks: Webhooks | None = None
 
     def __post_init__(self) -> None:
         problem = exposure_problem(self.host, self.apikey)

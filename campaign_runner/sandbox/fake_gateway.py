@@ -3,7 +3,12 @@
 POST   /api/Messages   MessagesApi (Kong, faults, Meta), with the configured latency
 GET    /messages       what was accepted (?to=..., ?limit=N); DELETE clears it; both want
                        the `apikey` header when the sandbox has one (Kong's 401s otherwise)
+GET    /webhooks       with webhooks on: the status webhooks posted ({"counts", "posts"},
+                       ?limit=N), wanting the key as /messages does
 GET    /health         {"status": "ok"}
+
+With webhooks configured, a WebhookPoster is told of each accepted message and posts its
+statuses in the background (webhook_poster.py); without, nothing of it runs.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from campaign_runner.sandbox.faults import FaultPlan, Faults
 from campaign_runner.sandbox.messages_api import API_PATH, MessagesApi, query_params
 from campaign_runner.sandbox.records import Records
 from campaign_runner.sandbox.server import HttpServer, Reply
+from campaign_runner.sandbox.webhook_poster import WebhookPoster
 
 _METHOD_NOT_ALLOWED = {"message": "Method not allowed"}
 
@@ -35,6 +41,10 @@ class FakeGateway:
         plan = FaultPlan(config.faults)
         self.api = MessagesApi(config.apikey, self.records, plan, config.idempotency)
         self.server = HttpServer(self.handle, config.max_body_bytes, self.say)
+        self.poster: WebhookPoster | None = None
+        if config.webhooks is not None:
+            self.poster = WebhookPoster(config.webhooks, self.say)
+            self.api.on_accept = self.poster.accepted
 
     @property
     def port(self) -> int | None:
@@ -47,7 +57,10 @@ class FakeGateway:
 
     async def run(self, stop: asyncio.Event, on_listening: Callable[[int], None]) -> None:
         """Serve until STOP is set; call ON_LISTENING with the bound port once listening."""
-        with self.records.recording():
+        async with contextlib.AsyncExitStack() as stack:
+            stack.enter_context(self.records.recording())
+            if self.poster is not None:  # left after the server: it flushes what waits
+                await stack.enter_async_context(self.poster.running())
             await self.server.run(self.config.host, self.config.port, stop, on_listening)
 
     def banner(self) -> list[str]:
@@ -65,6 +78,8 @@ class FakeGateway:
             lines.append(f"random faults: {shares} (seed {faults.seed})")
         if faults.rate_limit_per_s:
             lines.append(f"rate limit {faults.rate_limit_per_s:g} requests/s")
+        if self.config.webhooks is not None:
+            lines.append(self.config.webhooks.describe())
         return lines
 
     def say(self, note: str) -> None:
@@ -102,9 +117,14 @@ class FakeGateway:
             return self.api.post(query, headers, body)
         if path == "/messages" and method in (b"GET", b"DELETE"):
             return self._records_endpoint(method, query, headers)
+        if path == "/webhooks" and method == b"GET" and self.poster is not None:
+            return self._webhooks_endpoint(query, headers)
         if path == "/health" and method == b"GET":
             return Reply(200, {"status": "ok"})
-        allow = {API_PATH: b"POST", "/messages": b"GET, DELETE", "/health": b"GET"}.get(path)
+        routes = {API_PATH: b"POST", "/messages": b"GET, DELETE", "/health": b"GET"}
+        if self.poster is not None:
+            routes["/webhooks"] = b"GET"
+        allow = routes.get(path)
         if allow is not None:
             note = f"405 {method.decode('latin-1')} {path}"
             return Reply(405, _METHOD_NOT_ALLOWED, [(b"allow", allow)], note=note)
@@ -114,13 +134,10 @@ class FakeGateway:
         self, method: bytes, query: str, headers: Iterable[tuple[bytes, bytes]]
     ) -> Reply:
         """The records, to whoever holds the sandbox's key (anyone on loopback when it has
-        none). The key is read from the header only, never the query: a URL gets logged."""
-        if self.config.apikey is not None:
-            keys = [value for name, value in headers if name == b"apikey"]
-            refusal = kong.key_auth(keys, self.config.apikey.encode())
-            if refusal is not None:
-                refusal.note = f"{refusal.status} {method.decode('latin-1')} /messages refused"
-                return refusal
+        none)."""
+        refusal = self._key_refusal(method, "/messages", headers)
+        if refusal is not None:
+            return refusal
         if method == b"DELETE":
             self.records.clear()
             return Reply(200, {"deleted": True})
@@ -129,3 +146,30 @@ class FakeGateway:
         if limit is not None and not (limit.isascii() and limit.isdigit()):
             return Reply(400, {"message": "limit must be a whole number"})
         return Reply(200, self.records.select(params.get("to"), int(limit) if limit else None))
+
+    def _webhooks_endpoint(self, query: str, headers: Iterable[tuple[bytes, bytes]]) -> Reply:
+        """The webhooks posted: counts and the most recent posts, to the key's holder."""
+        assert self.poster is not None  # routed here only with webhooks on
+        refusal = self._key_refusal(b"GET", "/webhooks", headers)
+        if refusal is not None:
+            return refusal
+        limit = query_params(query).get("limit")
+        if limit is not None and not (limit.isascii() and limit.isdigit()):
+            return Reply(400, {"message": "limit must be a whole number"})
+        log = self.poster.log
+        return Reply(
+            200, {"counts": log.snapshot(), "posts": log.posts(int(limit) if limit else None)}
+        )
+
+    def _key_refusal(
+        self, method: bytes, path: str, headers: Iterable[tuple[bytes, bytes]]
+    ) -> Reply | None:
+        """Kong's refusal when the sandbox has a key and HEADERS lack it (None: go on).
+        The key is read from the header only, never the query: a URL gets logged."""
+        if self.config.apikey is None:
+            return None
+        keys = [value for name, value in headers if name == b"apikey"]
+        refusal = kong.key_auth(keys, self.config.apikey.encode())
+        if refusal is not None:
+            refusal.note = f"{refusal.status} {method.decode('latin-1')} {path} refused"
+        return refusal

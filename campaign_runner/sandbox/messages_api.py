@@ -14,7 +14,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -81,6 +81,8 @@ class MessagesApi:
         self._answers: dict[bytes, dict] = {}  # Idempotency-Key -> the answer first given
         self._wamid_prefix = os.urandom(4).hex().upper()
         self._wamid_counter = itertools.count(1)
+        # Told of each message accepted (its record): the webhook poster, when there is one.
+        self.on_accept: Callable[[dict], None] | None = None
 
     def post(self, query: str, headers: Iterable[tuple[bytes, bytes]], body: bytes) -> Reply:
         """Answer one POST with QUERY, HEADERS (lower-case names) and BODY."""
@@ -140,6 +142,8 @@ class MessagesApi:
                 wamid = first["messages"][0]["id"]
                 return Reply(200, first, note=f"200 repeat {who} {wamid} (same Idempotency-Key)")
         record = self._record(post)
+        if self.on_accept is not None:
+            self.on_accept(record)
         answer = {
             "messaging_product": "whatsapp",
             "contacts": [{"input": post.to, "wa_id": digits(post.to or "")}],

@@ -96,6 +96,18 @@ class Sandbox:
         """How many messages were accepted so far (cheaper than `messages()`)."""
         return len(self._gateway.records.all())
 
+    def webhooks(self) -> list[dict]:
+        """The status webhooks posted so far, the last MAX_LOGGED, oldest first: wamid,
+        status, recipient_id, duplicate, attempts, answer (HTTP status or why none), outcome
+        (posted, gave-up, dropped), at. Empty without webhooks."""
+        poster = self._gateway.poster
+        return poster.log.posts() if poster is not None else []
+
+    def webhook_counts(self) -> dict[str, int]:
+        """How many statuses are pending, posted, given up and dropped, and attempts made."""
+        poster = self._gateway.poster
+        return poster.log.snapshot() if poster is not None else {}
+
     def __enter__(self) -> Sandbox:
         return self.start()
 
