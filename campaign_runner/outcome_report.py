@@ -281,36 +281,44 @@ def _write_csv(handle: TextIO, journal: Journal, campaign: Campaign, name: str) 
 
 
 def cells(delivery: DeliveryOutcome, key_prefix: str = "") -> list[str]:
-    """One delivery's line of the report (`COLUMNS`), every cell made safe to open."""
+    """One delivery's line of the report (`COLUMNS`), every cell made safe to open: text
+    that came from outside (the recipient's key, Meta's words) neutralised and escaped; the
+    runner's own words, numbers and times are safe as they are."""
     outcome = delivery.outcome
-    values = (
-        delivery.row,
-        delivery.phone,
-        delivery.key.removeprefix(key_prefix),
+    return [
+        "" if delivery.row is None else str(delivery.row),
+        _safe(delivery.phone),
+        _safe(delivery.key.removeprefix(key_prefix)),
         _SEND_WORDS.get(delivery.status, delivery.status),
         delivery.final,
         utc_second(outcome.sent_at),
         utc_second(outcome.delivered_at),
         utc_second(outcome.read_at),
         utc_second(outcome.failed_at),
-        outcome.code,
-        outcome.title,
-        outcome.details,
-        outcome.pricing_category,
-        delivery.message_id,
-        delivery.error,
-    )
-    return [recipient_cell("" if value is None else str(value)) for value in values]
+        "" if outcome.code is None else str(outcome.code),
+        _safe(outcome.title),
+        _safe(outcome.details),
+        _safe(outcome.pricing_category),
+        _safe(delivery.message_id),
+        _safe(delivery.error),
+    ]
 
 
-def utc_second(stored: str | None) -> str | None:
-    """A time the ledger stored, as ISO 8601 UTC to the second (`2026-11-28T18:19:25Z`)."""
+def _safe(text: str | None) -> str:
+    return "" if text is None else recipient_cell(text)
+
+
+def utc_second(stored: str | None) -> str:
+    """A time the ledger stored, as ISO 8601 UTC to the second (`2026-11-28T18:19:25Z`);
+    empty when none."""
     if not stored:
-        return None
+        return ""
+    if len(stored) == 29 and stored.endswith("+00:00"):  # how the ledger writes every time
+        return stored[:19] + "Z"
     try:
         moment = datetime.fromisoformat(stored)
     except ValueError:
-        return stored
+        return _safe(stored)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
