@@ -1,5 +1,6 @@
 """Where a campaign stands, for `campaign status`: whether a run is in progress now (the
-lock knows its pid), how the last run ended or that it died, and what the journal holds.
+lock knows its pid), how the last run ended or that it died, what the journal holds, and
+how far its accepted messages went by Meta's status webhooks (the funnel, `funnel.py`).
 
 Read without disturbing a run: the journal is opened read-only and the lock only probed;
 neither the state folder nor the lock file is ever created here.
@@ -9,14 +10,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from campaign_runner import funnel as funnel_words
 from campaign_runner.campaign import Campaign
 from campaign_runner.errors import CampaignError, printable
 from campaign_runner.ledger import (
+    Funnel,
     State,
     open_journal,
     other_ledgers,
@@ -25,6 +28,8 @@ from campaign_runner.ledger import (
     state_from,
 )
 from campaign_runner.lock import Holder, Lock
+
+SENT = "sent"  # the ledger's word (base.status_name) for a delivery the gateway accepted
 
 
 class RunState(StrEnum):
@@ -47,6 +52,8 @@ class CampaignStatus:
     holder: Holder | None  # the process running the campaign now
     warnings: list[str]
     left: Left | None = None  # what a run would send now (`with_left`)
+    funnel: Funnel = field(default_factory=Funnel)  # what Meta's statuses told of the sent
+    unmatched: int = 0  # statuses the ledger keeps aside for wamids it does not know (yet)
 
     @property
     def state(self) -> RunState:
@@ -79,6 +86,8 @@ class CampaignStatus:
             "last_run": self.last_run,
             "rows": self.left.rows if self.left else None,
             "left": self.left.to_send if self.left else None,
+            "outcomes": funnel_words.as_dict(self.funnel),
+            "unmatched_statuses": self.unmatched,
             "warnings": self.warnings,
         }
 
@@ -172,8 +181,29 @@ def _counts(status: CampaignStatus) -> list[str]:
     return [f"  {name}: {count}" for name, count in sorted(status.counts.items())]
 
 
+def _outcomes(status: CampaignStatus) -> list[str]:
+    if not status.counts:
+        return []  # nothing was ever sent: "no deliveries yet" says it
+    lines = [f"  {funnel_words.sentence(status.funnel)}"]
+    pricing = funnel_words.pricing_words(status.funnel)
+    if pricing:
+        lines.append(f"  pricing: {pricing}")
+    if status.unmatched:
+        lines.append(
+            f"  waiting for their message: {status.unmatched} status(es) the ledger received "
+            "for messages it does not know (yet), of any campaign; matched when they appear"
+        )
+    return lines
+
+
 # The sections of the text, in order; a new line (how many are left...) is one more function.
-SECTIONS: tuple[Callable[[CampaignStatus], list[str]], ...] = (_heading, _run, _left, _counts)
+SECTIONS: tuple[Callable[[CampaignStatus], list[str]], ...] = (
+    _heading,
+    _run,
+    _left,
+    _counts,
+    _outcomes,
+)
 
 
 def read_status(name: str, state_option: str | os.PathLike[str] | None = None) -> CampaignStatus:
@@ -188,12 +218,21 @@ def read_status(name: str, state_option: str | os.PathLike[str] | None = None) -
     # is in progress; one that let go meanwhile wrote its end first, and one that took it
     # meanwhile may have begun: read the ledger again in either case.
     before = _holder(state, name)
-    counts, last_run = _read_journal(state, name, before is not None, notes)
+    read = _read_journal(state, name, before is not None, notes)
     holder = _holder(state, name)
     if (before is None) != (holder is None):
-        counts, last_run = _read_journal(state, name, holder is not None, notes)
+        read = _read_journal(state, name, holder is not None, notes)
     warnings = [*notes, *([warning] if warning else [])]
-    return CampaignStatus(name, state.shown, counts, last_run, holder, warnings)
+    return CampaignStatus(
+        name,
+        state.shown,
+        read.counts,
+        read.last_run,
+        holder,
+        warnings,
+        funnel=read.funnel,
+        unmatched=read.unmatched,
+    )
 
 
 def _holder(state: State, name: str) -> Holder | None:
@@ -206,19 +245,33 @@ def _holder(state: State, name: str) -> Holder | None:
     return postgres_module(state).holder(state.url, name)
 
 
-def _read_journal(
-    state: State, name: str, running: bool, notes: list[str]
-) -> tuple[dict[str, int], dict[str, Any] | None]:
-    """The ledger's counts per state and the last run (none when there is no ledger yet).
+@dataclass(frozen=True)
+class _Read:
+    """What one look at the ledger found for a campaign."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    last_run: dict[str, Any] | None = None
+    funnel: Funnel = field(default_factory=Funnel)
+    unmatched: int = 0
+
+
+def _read_journal(state: State, name: str, running: bool, notes: list[str]) -> _Read:
+    """The ledger's counts per state, the last run and the funnel (none when there is no
+    ledger yet).
 
     While a run is RUNNING, the keys its own run left `sending` are in flight, not unknown.
     """
     journal = open_journal(state, name, readonly=True, notes=notes)
     if journal is None:
-        return {}, None
+        return _Read()
     try:
         last_run = journal.last_run()
         going = last_run["run_id"] if running and last_run and not last_run["ended_at"] else None
-        return journal.status_counts(going), last_run
+        counts = journal.status_counts(going)
+        if not counts:
+            return _Read(counts, last_run)
+        if not journal.outcomes_ready():  # a ledger older than outcomes: none came yet
+            return _Read(counts, last_run, Funnel(accepted=counts.get(SENT, 0)))
+        return _Read(counts, last_run, journal.funnel(name), journal.unmatched_count())
     finally:
         journal.close()

@@ -4,7 +4,11 @@ parses its options and calls one core function, like the commands in `commands`.
 
 from __future__ import annotations
 
+import click
+
 from campaign_runner.cli.commands import main
+from campaign_runner.cli.params import EXISTING_FILE, OutputFile, state_option
+from campaign_runner.cli.terminal import reports_errors
 
 __all__ = ["main"]
 
@@ -13,6 +17,47 @@ __all__ = ["main"]
 
 
 # ---- report ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("campaign_file", metavar="CAMPAIGN", type=EXISTING_FILE)
+@state_option
+@click.option(
+    "--sandbox",
+    "rehearsal",
+    is_flag=True,
+    help="Report the campaign's rehearsals (run --sandbox), kept apart from its real sends.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "html"]),
+    default="csv",
+    show_default=True,
+    help="csv: one line per delivery; html: a one-page summary with the funnel.",
+)
+@click.option(
+    "--output",
+    type=OutputFile(),
+    help="File to write (default: NAME-outcomes-YYYYmmdd-HHMMSS.csv or .html in the "
+    "campaign's report folder, never over an earlier one).",
+)
+@reports_errors
+def report(campaign_file, state, rehearsal, fmt, output):
+    """Write a fresh report of what became of each message, from the ledger: accepted,
+    sent, delivered, read or failed (with Meta's code), with times and pricing.
+
+    Read-only: it never disturbs a run or the webhook receiver. Exit 0 when written; 2 when
+    the campaign is invalid, has no delivery in the ledger, or the report cannot be written
+    (then nothing is written).
+    """
+    from campaign_runner import campaign as campaign_mod
+    from campaign_runner.outcome_report import ReportRequest, write_report
+
+    loaded = campaign_mod.load(campaign_file)
+    written = write_report(loaded, ReportRequest(fmt, output, state, rehearsal))
+    for line in written.lines():
+        click.echo(line)
 
 
 # ---- resume ------------------------------------------------------------------------------

@@ -394,11 +394,14 @@ class OutcomeTables(RulesTables):
         """Every delivery of CAMPAIGN, in row order (for `campaign report`)."""
         if not self.outcomes_ready():
             return
-        cursor = self.db.execute(
-            self._sql(f"{_SELECT_DELIVERY} WHERE campaign = ? ORDER BY row, key"), (campaign,)
-        )
-        for row in cursor:
+        query = self._sql(f"{_SELECT_DELIVERY} WHERE campaign = ? ORDER BY row, key")
+        for row in self._streamed(query, (campaign,)):
             yield _delivery_from(row)
+
+    def _streamed(self, query: str, params: Sequence[Any]) -> Iterator[Sequence[Any]]:
+        """QUERY's rows as they are read, never all at once (sqlite3's cursor streams;
+        PostgreSQL overrides this with a server-side cursor)."""
+        yield from self.db.execute(query, params)
 
     def funnel(self, campaign: str) -> Funnel:
         """How far CAMPAIGN's accepted messages went (see `Funnel`)."""

@@ -15,7 +15,7 @@ transaction-scoped advisory lock, so runs starting together never apply one twic
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from typing import Any
 
@@ -31,6 +31,7 @@ _MIGRATION_LOCK = 0x63616D70  # "camp": serialises schema upgrades between runs
 _RULES_LOCK = 0x72756C65  # "rule": serialises the plans that claim people (cap, budget)
 _CONNECT_TIMEOUT_S = 10
 _PUBLISH_BATCH = 5_000  # rows per transaction when a plan is published
+_STREAM_BATCH = 2_000  # rows fetched per round trip when a query's rows are streamed
 
 
 def _one(cursor: psycopg.Cursor) -> tuple[Any, ...]:
@@ -409,6 +410,14 @@ class PostgresJournal(CampaignQueries):
             name = status_name(status, bool(permanent), bool(now_running and running))
             counts[name] = counts.get(name, 0) + n
         return counts
+
+    def _streamed(self, query: str, params: Sequence[Any]) -> Iterator[Sequence[Any]]:
+        """QUERY's rows through a server-side cursor, `_STREAM_BATCH` at a time: psycopg's
+        ordinary cursor would hold every row of a million-row campaign in memory."""
+        with self.db.transaction(), self.db.cursor(name="streamed") as cursor:
+            cursor.itersize = _STREAM_BATCH
+            cursor.execute(query, params)
+            yield from cursor
 
     # ---- the rules across campaigns (rules_tables.RulesTables) ---------------------------
 

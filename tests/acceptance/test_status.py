@@ -143,6 +143,9 @@ def test_after_a_clean_end_status_says_when_and_how_it_ended(sandbox, tmp_path):
         f"  last run: ended {utc_second(summary['ended_at'])}, exit 0: {summary['reason']}",
         "  left: 0 to send of 3 row(s)",
         "  sent: 3",
+        # No status webhook came yet: said in words (the funnel: test_outcome_report.py).
+        "  outcomes: none reported yet for the 3 accepted message(s) "
+        "(run `campaign webhook` or `campaign ingest`)",
     ]
     found = status_json(path, tmp_path)
     assert found["state"] == "finished" and found["pid"] is None
