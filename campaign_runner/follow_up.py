@@ -258,25 +258,13 @@ class FollowUpPass:
         return keys + [self._key(i.untrimmed_key) for i in items if i.untrimmed_key is not None]
 
     def _decide(self, item: PreparedRow, delivery: DeliveryOutcome | None) -> None:
-        of = self.follow_up.of
-        why = _not_wanted(self.follow_up, delivery)
-        if why is not None:  # no body: a preview shows no message for a row not sent
-            item.status, item.error, item.body = (
-                Status.NOT_SELECTED,
-                f"follow-up of {of}: {why}",
-                None,
-            )
+        choice = verdict(self.follow_up, delivery, self.now)
+        if choice.status is Status.READY:
             return
-        assert delivery is not None
-        at = outcome_time(delivery)
-        until = at + self.follow_up.after
-        if until > self.now:
-            item.status, item.body = Status.DEFERRED, None
-            item.error = (
-                f"deferred until {stamp(until)}: follow-up of {of}: {found_words(delivery)} at "
-                f"{stamp(at)}, sent {self.follow_up.after_text} after it"
-            )
-            self.earliest = min(until, self.earliest or until)
+        # No body: a preview shows no message for a row this run does not send.
+        item.status, item.error, item.body = choice.status, choice.reason, None
+        if choice.until is not None:
+            self.earliest = min(choice.until, self.earliest or choice.until)
 
     def no_key_found(self) -> str | None:
         """The warning when `of` has deliveries but none of this plan's rows' keys."""
@@ -288,6 +276,34 @@ class FollowUpPass:
             f"{of} sent to: does this campaign read the same recipients with the same "
             "recipients.key?"
         )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a follow-up does with one row: READY, DEFERRED (UNTIL) or NOT_SELECTED, and why."""
+
+    status: Status
+    reason: str | None = None
+    until: datetime | None = None
+
+
+def verdict(follow_up: FollowUp, delivery: DeliveryOutcome | None, now: datetime) -> Verdict:
+    """The choice for a row whose delivery in `follow_up.of` is DELIVERY (None: never sent
+    there), at NOW: the module's docstring's table."""
+    of = follow_up.of
+    why = _not_wanted(follow_up, delivery)
+    if why is not None:
+        return Verdict(Status.NOT_SELECTED, f"follow-up of {of}: {why}")
+    assert delivery is not None
+    at = outcome_time(delivery)
+    until = at + follow_up.after
+    if until <= now:
+        return Verdict(Status.READY)
+    reason = (
+        f"deferred until {stamp(until)}: follow-up of {of}: {found_words(delivery)} at "
+        f"{stamp(at)}, sent {follow_up.after_text} after it"
+    )
+    return Verdict(Status.DEFERRED, reason, until)
 
 
 def _not_wanted(follow_up: FollowUp, delivery: DeliveryOutcome | None) -> str | None:
