@@ -180,10 +180,13 @@ def nobody_selected(journal: Journal | None, follow_up: FollowUp) -> Nobody | No
     """Why no row can be selected (no ledger, or `of` has no deliveries in it); None when
     `of`'s deliveries are there to look rows up in."""
     of = follow_up.of
-    everyone = "every row is not-selected (check follow_up.of)"
+    everyone = "every row is not-selected"
     if journal is None:
-        reason = "there is no ledger yet"
-        return Nobody(f"follow-up of {of}: there is no ledger yet: {everyone}", reason)
+        where = f"(is --state, or CAMPAIGN_STATE, the ledger {of} ran with?)"
+        return Nobody(
+            f"follow-up of {of}: there is no ledger yet {where}: {everyone}",
+            "there is no ledger yet",
+        )
     if not journal.outcomes_ready():
         why = f"the ledger {journal.where} keeps no outcomes yet"
         upgrade = "(the next sending run or `campaign ingest` upgrades it)"
@@ -200,7 +203,7 @@ def nobody_selected(journal: Journal | None, follow_up: FollowUp) -> Nobody | No
         warning += f" in {journal.where}, only rehearsals (a real run follows up real ones)"
     else:
         warning += f" in {journal.where}"
-    return Nobody(f"{warning}: {everyone}", f"{of} has {what} in the ledger")
+    return Nobody(f"{warning}: {everyone} (check follow_up.of)", f"{of} has {what} in the ledger")
 
 
 def _meant(journal: Journal, of: str, rehearsal: bool) -> str:

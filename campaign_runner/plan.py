@@ -6,7 +6,9 @@
                     │
                     ▼  shown, logged, approved: then the send reads the spool
 
-The pass renders and validates every row once; the send reads the spool instead of doing it
+After the journal, a follow-up's choice (`follow_up`: by the row's outcome in another
+campaign) and the rules across campaigns (`rules`) decide the rows still ready. The pass
+renders and validates every row once; the send reads the spool instead of doing it
 again, so a plan costs a temporary file, not a second rendering. Memory stays flat: the spool
 is a temporary SQLite file, like the duplicate keys.
 """

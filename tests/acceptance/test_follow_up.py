@@ -12,12 +12,15 @@ delivered but not read (after 48 hours) run through the CLI.
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from helpers import cli, env_for, on_a_terminal, read_report, write_campaign
 
 from campaign_runner.ledger import open_ledger, state_from
+from campaign_runner.ledger.migrations import MIGRATIONS, MIGRATIONS_TABLE, statements
+from campaign_runner.ledger.outcomes import OUTCOMES_VERSION
 from campaign_runner.rules import stamp
 from campaign_runner.sandbox import Faults
 from campaign_runner.webhooks.payload import parse_payload
@@ -392,8 +395,8 @@ def test_a_preview_before_any_ledger_exists_selects_nobody(tmp_path, sandbox):
     assert shown.exit_code == 0, shown.output
     assert shown.stdout == ""
     assert shown.stderr.splitlines()[0] == (
-        "warning: follow-up of spring-sale: there is no ledger yet: every row is not-selected "
-        "(check follow_up.of)"
+        "warning: follow-up of spring-sale: there is no ledger yet (is --state, or "
+        "CAMPAIGN_STATE, the ledger spring-sale ran with?): every row is not-selected"
     )
     assert shown.stderr.splitlines()[1:] == [
         f"{tmp_path}/spring-sale-retry/recipients.csv:{n}: not-selected: follow-up of "
@@ -555,3 +558,33 @@ def test_a_follow_up_section_that_cannot_be_read_sends_nothing(
         other = cli(command, env=env_for(tmp_path, CAMPAIGN_STATE=sqlite_state))
         assert other.exit_code == 2, other.output
         assert located(retry, written, message, at_key) in other.output
+
+
+def test_a_dry_run_on_a_ledger_from_before_outcomes_selects_nobody(tmp_path, sandbox):
+    state = tmp_path / "old-ledger"
+    state.mkdir()
+    db = sqlite3.connect(state / "ledger.sqlite")  # as a version before migration 5 left it
+    db.execute(MIGRATIONS_TABLE)
+    for migration in MIGRATIONS:
+        if migration.version < OUTCOMES_VERSION:
+            for statement in statements(migration.sqlite):
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (migration.version, migration.description, stamp(NOW)),
+            )
+    db.commit()
+    db.close()
+    retry = campaign(tmp_path, sandbox, "spring-sale-retry", AGAIN, follow_up=RETRY)
+
+    result, rows, summary = run(retry, tmp_path, str(state), "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert (
+        f"warning: follow-up of spring-sale: the ledger {state}/ledger.sqlite keeps no outcomes "
+        "yet (the next sending run or `campaign ingest` upgrades it): every row is not-selected"
+    ) in result.output
+    assert summary["counts"] == {"not-selected": 5}
+    assert rows[ANA]["error"] == (
+        f"follow-up of spring-sale: the ledger {state}/ledger.sqlite keeps no outcomes yet"
+    )
