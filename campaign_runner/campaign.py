@@ -18,6 +18,7 @@ from typing import Any
 
 from campaign_runner import approved_text, schemas
 from campaign_runner.errors import CampaignInvalid, Problem
+from campaign_runner.follow_up import FollowUp, check_follow_up, parse_follow_up
 from campaign_runner.gateway import trust
 from campaign_runner.rules import FrequencyCap, parse_frequency_cap
 from campaign_runner.schedule import Schedule, parse_moment, parse_window
@@ -28,6 +29,7 @@ DEFAULT_APIKEY_ENV = "CERBERUS_APIKEY"
 # A campaign is YAML text of a few KB; even a long one with comments stays under 50 KB.
 MAX_CAMPAIGN_BYTES = 256 * 1024
 _TEMPLATE_MARKUP = re.compile(r"\{\{|\{%|\{#|\[[^\W\d][\w-]*\]")
+CALLBACK_FIELD = "biz_opaque_callback_data"  # Meta echoes it back in status webhooks
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)/(s|min|h)$")
 # Issues about a key (misspelt, missing, one of two) stand even when the value is a template.
 _ABOUT_KEYS = frozenset({"additionalProperties", "required", "oneOf"})
@@ -82,6 +84,7 @@ class Send:
     max_consecutive_failures: int = 20
     schedule: Schedule = Schedule()
     frequency_cap: FrequencyCap | None = None  # per person, across campaigns (rules.py)
+    callback_data: bool = False  # the delivery key in biz_opaque_callback_data (prepare.py)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ class Campaign:
     source: SourceMap
     report_dir: Path | None = None  # `report_dir:`, relative to the campaign file
     preview: approved_text.ApprovedText | None = None  # `preview:`: shown, never sent
+    follow_up: FollowUp | None = None  # `follow_up:`: rows picked by another's outcomes
 
     @property
     def fingerprint(self) -> str:
@@ -171,7 +175,9 @@ def check_document(document: Any, source: SourceMap) -> list[Problem]:
                 if not _mentions_markup(message, issue.path)
             ]
         problems += _send_settings(document.get("send") or {}, source)
+        problems += _callback_data(document, source)
         problems += _gateway_settings(document.get("gateway") or {}, source)
+        problems += check_follow_up(document.get("follow_up"), document.get("name"), source)
     return sorted(problems, key=lambda p: (p.line or 0, p.col or 0))
 
 
@@ -264,6 +270,22 @@ def _send_settings(send: dict, source: SourceMap) -> list[Problem]:
     return problems
 
 
+def _callback_data(document: dict, source: SourceMap) -> list[Problem]:
+    """`send.callback_data: true` writes biz_opaque_callback_data itself: never over a value
+    the message gives (one of the two would be lost without a word)."""
+    send, message = document.get("send") or {}, document.get("message") or {}
+    if not send.get("callback_data") or CALLBACK_FIELD not in message:
+        return []
+    return [
+        source.problem(
+            ("send", "callback_data"),
+            f"send.callback_data puts the delivery key in {CALLBACK_FIELD}, which "
+            f"message.{CALLBACK_FIELD} already sets: keep one of the two",
+            at_key=True,
+        )
+    ]
+
+
 def parse_rate(text: str) -> float:
     """Messages per second from a rate like `20/s`, `1000/min` or `3600/h`."""
     match = _RATE.match(text)
@@ -280,7 +302,16 @@ def _build(path: Path, doc: dict, source: SourceMap) -> Campaign:
     report_dir = path.parent / doc["report_dir"] if doc.get("report_dir") else None
     preview = approved_text.parse(doc.get("preview"))
     return Campaign(
-        path, doc["name"], recipients, gateway, send, doc["message"], source, report_dir, preview
+        path,
+        doc["name"],
+        recipients,
+        gateway,
+        send,
+        doc["message"],
+        source,
+        report_dir,
+        preview,
+        parse_follow_up(doc.get("follow_up")),
     )
 
 
@@ -333,4 +364,5 @@ def _send(s: dict) -> Send:
         max_consecutive_failures=int(s.get("max_consecutive_failures", 20)),
         schedule=schedule,
         frequency_cap=parse_frequency_cap(s["frequency_cap"]) if s.get("frequency_cap") else None,
+        callback_data=bool(s.get("callback_data", False)),
     )

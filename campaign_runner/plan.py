@@ -6,7 +6,9 @@
                     │
                     ▼  shown, logged, approved: then the send reads the spool
 
-The pass renders and validates every row once; the send reads the spool instead of doing it
+After the journal, a follow-up's choice (`follow_up`: by the row's outcome in another
+campaign) and the rules across campaigns (`rules`) decide the rows still ready. The pass
+renders and validates every row once; the send reads the spool instead of doing it
 again, so a plan costs a temporary file, not a second rendering. Memory stays flat: the spool
 is a temporary SQLite file, like the duplicate keys.
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from campaign_runner.follow_up import FollowUp, select
 from campaign_runner.gateway.sender import encode_body
 from campaign_runner.ledger import Journal, Previous
 from campaign_runner.prepare import PreparedRow
@@ -47,6 +50,7 @@ class DeliveryPolicy:
     # live worker; it is decided when claimed (`workers`), not by the plan.
     shared: bool = False
     frequency_cap: FrequencyCap | None = None  # the campaign's `send.frequency_cap`
+    follow_up: FollowUp | None = None  # the campaign's `follow_up:` (follow_up.py)
 
 
 def earlier_outcome(previous: Previous | None, policy: DeliveryPolicy) -> RowResult | None:
@@ -113,8 +117,10 @@ class Plan:
             self.examples.append(item)
 
     def wait_until(self, until: str) -> None:
-        """Note UNTIL, the earliest moment a `deferred` row may be sent."""
-        self.deferred_until = until
+        """Note UNTIL, a moment a `deferred` row may be sent: the plan keeps the earliest
+        (the follow-up's pass and the rules' each tell theirs; stamps compare as text)."""
+        if self.deferred_until is None or until < self.deferred_until:
+            self.deferred_until = until
 
     def as_dict(self) -> dict[str, Any]:
         """The plan for the JSON summary and `--json`."""
@@ -222,7 +228,10 @@ def make_plan(
     (None: only count, for `campaign status`). ENCODE: keep each ready body as the bytes its
     request will carry (a dry run sends none, so it skips that)."""
     sends = encode and spool is not None  # a run's plan, not `status` counting what is left
-    for item in decided(rows, journal, plan.campaign, policy, sends, plan.wait_until):
+    noted = decided(
+        rows, journal, plan.campaign, policy, sends, plan.wait_until, plan.warnings.append
+    )
+    for item in noted:
         plan.rows += 1
         plan.add(item)
         if encode and item.status is Status.READY:
@@ -241,12 +250,17 @@ def decided(
     policy: DeliveryPolicy,
     sends: bool = False,
     deferred: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Iterator[PreparedRow]:
     """ROWS, each ready one decided against the JOURNAL of campaign NAME: already sent, in
-    doubt, failed for good, then the rules across campaigns (rules.py: suppressed,
-    deferred), or still ready (to be sent). SENDS: the plan of a run that sends (it claims
-    the people it keeps); DEFERRED is told the earliest "until" of a deferred row."""
+    doubt, failed for good, then a follow-up's choice (follow_up.py: not-selected,
+    deferred), then the rules across campaigns (rules.py: suppressed, deferred), or still
+    ready (to be sent). SENDS: the plan of a run that sends (it claims the people it
+    keeps); DEFERRED is told the earliest "until" of a deferred row, WARN what the plan
+    must say before it is approved."""
     rows = _against_journal(rows, journal, name, policy)
+    if policy.follow_up is not None:  # before the rules: a row not followed up takes no place
+        rows = select(rows, journal, policy.follow_up, deferred, warn)
     yield from apply_rules(rows, journal, name, policy.frequency_cap, sends, deferred)
 
 

@@ -18,10 +18,12 @@ from typing import Any
 
 from campaign_runner import cells, phones, schemas
 from campaign_runner import recipients as recipients_mod
-from campaign_runner.campaign import Campaign
+from campaign_runner.campaign import CALLBACK_FIELD, Campaign
 from campaign_runner.exclusions import read_exclusions
 from campaign_runner.render import Renderer, RenderError
 from campaign_runner.status import Status
+
+MAX_CALLBACK_CHARS = 512  # Meta's limit on biz_opaque_callback_data (whatsapp-limits.md)
 
 
 @dataclass(slots=True)
@@ -181,6 +183,9 @@ class _RowSteps:
         self.exclusions = source.exclusions
         self.unsafe = cells.unsafe_pattern(self.spec.allow_bidi)
         self.seen = DuplicateKeys()
+        # `send.callback_data`: the delivery key (delivery.Delivery.delivery_key) in the body.
+        callback = source.campaign.send.callback_data
+        self.callback_prefix = f"{source.campaign.name}:" if callback else None
 
     def close(self) -> None:
         self.seen.close()
@@ -194,7 +199,8 @@ class _RowSteps:
             self.data(row.values)
             item.phone = self.phone(raw_phone)
             item.key = self.key(item)
-            item.body = self.body(item)
+            callback = self.callback(item.key)
+            item.body = self.body(item, callback)
             self.claim(item.key)
         except _Refused as refusal:
             item.status, item.error = refusal.status, refusal.reason
@@ -243,11 +249,28 @@ class _RowSteps:
             raise _Refused(Status.INVALID, f"recipients.key: {error}") from None
         return key
 
-    def body(self, item: PreparedRow) -> dict[str, Any]:
+    def callback(self, key: str) -> str | None:
+        """The body's biz_opaque_callback_data under `send.callback_data` (None: off): the
+        delivery key whole, or the row is invalid (cut, it would match no delivery)."""
+        if self.callback_prefix is None:
+            return None
+        data = self.callback_prefix + key
+        if len(data) > MAX_CALLBACK_CHARS:
+            raise _Refused(
+                Status.INVALID,
+                f"send.callback_data: the delivery key is {len(data)} characters long; "
+                f"{CALLBACK_FIELD} takes at most {MAX_CALLBACK_CHARS} (Meta's limit): "
+                "shorten recipients.key, or turn send.callback_data off",
+            )
+        return data
+
+    def body(self, item: PreparedRow, callback: str | None = None) -> dict[str, Any]:
         try:
             body = self.renderer.body(item.values, item.phone)
         except RenderError as error:
             raise self._invalid_unless_duplicate(item.key, str(error)) from None
+        if callback is not None:  # before validation: the body checked is the body sent
+            body[CALLBACK_FIELD] = callback
         if not schemas.is_valid(body):
             item.issues = tuple(schemas.check(body))
             reason = "; ".join(str(issue) for issue in item.issues)

@@ -287,18 +287,22 @@ def apply_rules(
             stack.enter_context(journal.planning_lock())
         rules = RulesPass(journal, campaign, cap, claims)
         stack.callback(rules.close)
-        yield from _in_chunks(items, rules)
+        yield from in_chunks(items, rules.decide)
         if deferred is not None and rules.earliest is not None:
             deferred(stamp(rules.earliest))
 
 
-def _in_chunks(items: Iterator[PreparedRow], rules: RulesPass) -> Iterator[PreparedRow]:
+def in_chunks(
+    items: Iterator[PreparedRow], decide: Callable[[list[PreparedRow]], None]
+) -> Iterator[PreparedRow]:
+    """ITEMS in order, DECIDE called on each `CHUNK` of them before they go on: a pass that
+    asks the ledger about rows asks once per chunk, never once per row."""
     chunk: list[PreparedRow] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= CHUNK:
-            rules.decide(chunk)
+            decide(chunk)
             yield from chunk
             chunk = []
-    rules.decide(chunk)
+    decide(chunk)
     yield from chunk

@@ -456,6 +456,7 @@ def _record_end(delivery: Delivery, journal: Journal) -> None:
 def _policy(options: RunOptions, ignore_schedule: bool, campaign: Campaign) -> DeliveryPolicy:
     return DeliveryPolicy(
         frequency_cap=campaign.send.frequency_cap,
+        follow_up=campaign.follow_up,
         retry_failed=options.retry_failed,
         resend_unknown=options.resend_unknown,
         ignore_schedule=ignore_schedule,

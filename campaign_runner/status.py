@@ -22,7 +22,9 @@ class Status(StrEnum):
     DUPLICATE = "duplicate"
     EXCLUDED = "excluded"
     SUPPRESSED = "suppressed"  # on the ledger's suppression list (every campaign)
-    DEFERRED = "deferred"  # over the frequency cap or the daily budget: a later run sends it
+    DEFERRED = "deferred"  # over the frequency cap or the daily budget, or a follow-up's
+    # outcome too recent (`follow_up.after`): a later run sends it
+    NOT_SELECTED = "not-selected"  # a follow-up's row whose outcome in `of` is not the one wanted
     FAILED = "failed"
     INVALID = "invalid"
     UNKNOWN = "unknown"
@@ -55,6 +57,7 @@ _INTENTIONAL = frozenset(
         Status.EXCLUDED,
         Status.SUPPRESSED,
         Status.DEFERRED,
+        Status.NOT_SELECTED,
     }
 )
 _ATTEMPTED = frozenset({Status.SENT, Status.FAILED, Status.UNKNOWN, Status.DRY_RUN})

@@ -86,6 +86,7 @@ class DeliveryOutcome:
     error: str | None
     updated_at: str
     outcome: Outcome
+    permanent: bool = False  # a `failed` send that no re-run retries (a transient one is)
 
     @property
     def final(self) -> str:
@@ -390,6 +391,21 @@ class OutcomeTables(RulesTables):
         ).fetchall()
         return {row[0]: _delivery_from(row) for row in rows}
 
+    def has_deliveries(self, campaign: str) -> bool:
+        """True when CAMPAIGN (a journal name: NAME, or NAME.sandbox) recorded a delivery."""
+        if not self._schema_version():
+            return False
+        found = self.db.execute(
+            self._sql("SELECT 1 FROM deliveries WHERE campaign = ? LIMIT 1"), (campaign,)
+        ).fetchone()
+        return found is not None
+
+    def campaign_names(self) -> list[str]:
+        """Every campaign (journal name) that ran on this ledger, for a "did you mean"."""
+        if not self._schema_version():
+            return []
+        return [name for (name,) in self.db.execute("SELECT DISTINCT campaign FROM runs")]
+
     def outcome_rows(self, campaign: str) -> Iterator[DeliveryOutcome]:
         """Every delivery of CAMPAIGN, in row order (for `campaign report`)."""
         if not self.outcomes_ready():
@@ -444,14 +460,24 @@ class OutcomeTables(RulesTables):
 
 
 _SELECT_DELIVERY = (
-    "SELECT key, row, phone, status, message_id, error, updated_at, " + _STORED + " FROM deliveries"
+    "SELECT key, row, phone, status, message_id, error, updated_at, permanent, "
+    + _STORED
+    + " FROM deliveries"
 )
 
 
 def _delivery_from(row: Sequence[Any]) -> DeliveryOutcome:
-    key, number, phone, status, message_id, error, updated_at, *stored = row
+    key, number, phone, status, message_id, error, updated_at, permanent, *stored = row
     return DeliveryOutcome(
-        key, number, phone, status, message_id, error, str(updated_at), Outcome(*stored)
+        key,
+        number,
+        phone,
+        status,
+        message_id,
+        error,
+        str(updated_at),
+        Outcome(*stored),
+        bool(permanent),
     )
 
 

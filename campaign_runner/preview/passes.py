@@ -15,6 +15,7 @@ from pathlib import Path
 from campaign_runner.approved_text import ApprovedText
 from campaign_runner.campaign import Campaign
 from campaign_runner.errors import ExitCode
+from campaign_runner.follow_up import nobody_selected
 from campaign_runner.ledger import open_journal, state_from
 from campaign_runner.outputs import check_outputs
 from campaign_runner.plan import DeliveryPolicy, decided
@@ -59,7 +60,7 @@ class Preview:
         self.campaign = campaign
         self.limit = limit
         self.sample = sample
-        self.warnings = list(source.warnings)
+        self.warnings = [*source.warnings, *self._nobody_selected()]
         self.recipients_file = str(source.table.path)
         self._recipients = recipients
         self._unread: RecipientSource | None = source
@@ -109,16 +110,37 @@ class Preview:
 
     def _prepared(self, limit: int | None = None) -> Iterator[PreparedRow]:
         """The rows as a run would plan them: prepared, then decided against the campaign's
-        journal when it has one (already sent, in doubt...), read-only."""
+        journal, read-only (already sent, in doubt...; a follow-up's choice even when there
+        is no ledger yet: then nobody is selected)."""
         rows = prepare(self._take_source(), limit)
         journal = open_journal(state_from(), self.campaign.name, readonly=True)
-        if journal is None:
+        if journal is None and self.campaign.follow_up is None:
             yield from rows
             return
+        policy = DeliveryPolicy(
+            frequency_cap=self.campaign.send.frequency_cap, follow_up=self.campaign.follow_up
+        )
         try:
-            yield from decided(rows, journal, self.campaign.name, DeliveryPolicy())
+            yield from decided(rows, journal, self.campaign.name, policy, warn=self._warn)
         finally:
-            journal.close()
+            if journal is not None:
+                journal.close()
+
+    def _nobody_selected(self) -> list[str]:
+        """A follow-up's warning that no row can be selected, said before any row is read."""
+        if self.campaign.follow_up is None:
+            return []
+        journal = open_journal(state_from(), self.campaign.name, readonly=True)
+        try:
+            nobody = nobody_selected(journal, self.campaign.follow_up)
+        finally:
+            if journal is not None:
+                journal.close()
+        return [nobody.warning] if nobody else []
+
+    def _warn(self, warning: str) -> None:
+        if warning not in self.warnings:  # each pass over the rows says it again
+            self.warnings.append(warning)
 
     def page_path(self, output: Path | None = None) -> Path:
         """Where the HTML page goes, as an absolute path: OUTPUT, else NAME-preview.html in
