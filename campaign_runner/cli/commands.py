@@ -358,11 +358,14 @@ def status(campaign_file, state, as_json):
     read.
     """
     from campaign_runner import campaign as campaign_mod
+    from campaign_runner.holds import hold_warning
     from campaign_runner.monitor import left_to_send, read_status
 
     loaded = campaign_mod.load(campaign_file)
     found = read_status(loaded.name, state)
-    found = dataclasses.replace(found, left=left_to_send(loaded, state))
+    held = hold_warning(loaded, state)  # its runs send nothing until `campaign resume`
+    warnings = [*found.warnings, *([held] if held else [])]
+    found = dataclasses.replace(found, left=left_to_send(loaded, state), warnings=warnings)
     print_warnings(found.warnings)
     if as_json:
         click.echo(json.dumps(found.as_dict(), indent=2))

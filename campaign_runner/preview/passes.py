@@ -15,6 +15,7 @@ from pathlib import Path
 from campaign_runner.approved_text import ApprovedText
 from campaign_runner.campaign import Campaign
 from campaign_runner.errors import ExitCode
+from campaign_runner.holds import hold_warning
 from campaign_runner.ledger import open_journal, state_from
 from campaign_runner.outputs import check_outputs
 from campaign_runner.plan import DeliveryPolicy, decided
@@ -59,7 +60,8 @@ class Preview:
         self.campaign = campaign
         self.limit = limit
         self.sample = sample
-        self.warnings = list(source.warnings)
+        held = hold_warning(campaign, None)  # the ledger a run would use (no --state here)
+        self.warnings = [*source.warnings, *([held] if held else [])]
         self.recipients_file = str(source.table.path)
         self._recipients = recipients
         self._unread: RecipientSource | None = source
