@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from campaign_runner import approved_text, schemas
+from campaign_runner.breaker import QualityStop, QualityStopError, parse_quality_stop
 from campaign_runner.errors import CampaignInvalid, Problem
 from campaign_runner.gateway import trust
 from campaign_runner.rules import FrequencyCap, parse_frequency_cap
@@ -82,6 +83,7 @@ class Send:
     max_consecutive_failures: int = 20
     schedule: Schedule = Schedule()
     frequency_cap: FrequencyCap | None = None  # per person, across campaigns (rules.py)
+    quality_stop: QualityStop | None = None  # the quality circuit breaker (breaker.py): off
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,13 @@ def _send_settings(send: dict, source: SourceMap) -> list[Problem]:
             parse_moment(str(not_after))
         except ValueError as error:
             problems.append(source.problem(("send", "not_after"), str(error)))
+    quality = send.get("quality_stop")
+    if isinstance(quality, dict):
+        try:
+            parse_quality_stop(quality)
+        except QualityStopError as error:
+            where = ("send", "quality_stop", *error.path)
+            problems.append(source.problem(where, f"{schemas.dotted(where)}: {error}"))
     return problems
 
 
@@ -333,4 +342,5 @@ def _send(s: dict) -> Send:
         max_consecutive_failures=int(s.get("max_consecutive_failures", 20)),
         schedule=schedule,
         frequency_cap=parse_frequency_cap(s["frequency_cap"]) if s.get("frequency_cap") else None,
+        quality_stop=parse_quality_stop(s["quality_stop"]) if s.get("quality_stop") else None,
     )

@@ -12,7 +12,7 @@ A `StopRule` collects why the run must stop (a signal, the window closing, an ab
 rows after it are `not-attempted` and `verdict()` turns it all into an exit code. A stop
 also ends every wait at once (its `waits`: the pace, pauses, backoffs). Besides each
 answer, the run looks at the ledger every WATCH_EVERY_S (its watch, never per message): a
-hold placed meanwhile (holds.py) stops it too. A key marked
+hold placed meanwhile (holds.py) and the quality breaker (breaker.py) stop it too. A key marked
 `sending` whose request may have reached the gateway stays so, with the reason (`unknown`);
 one the run stopped before it could (only waiting, or definitely refused) is released as a
 transient failure, which the next run sends.
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from campaign_runner.breaker import QualityBreaker
 from campaign_runner.campaign import Campaign
 from campaign_runner.errors import ExitCode
 from campaign_runner.gateway.sender import Outcome, Progress, Sender, cut_short
@@ -47,8 +48,8 @@ from campaign_runner.status import Status
 SIGNAL_EXIT = {signal.SIGINT: ExitCode.SIGINT, signal.SIGTERM: ExitCode.SIGTERM}
 LAPSED = "this run's claim on it lapsed and another worker took it over"
 _PROGRESS_EVERY_S = 0.2
-# How often a sending run looks at the ledger for a hold placed meanwhile: webhooks arrive
-# seconds after a send, so looking more often gains nothing.
+# How often a sending run looks at the ledger for a hold placed meanwhile and weighs the
+# quality breaker: webhooks arrive seconds after a send, so looking more often gains nothing.
 WATCH_EVERY_S = 2.0
 
 
@@ -98,6 +99,12 @@ class Delivery:
         self._last_progress = 0.0
         self.holds = holds  # None for a dry run: it places and obeys no hold while it goes
         self._placed = False
+        quality = campaign.send.quality_stop
+        self.breaker = (
+            QualityBreaker(quality, holds.journal, holds.name, self.run_id)
+            if quality is not None and holds is not None
+            else None
+        )
 
     # ---- what every row goes through ------------------------------------------------------
 
@@ -224,13 +231,17 @@ class Delivery:
                 continue  # again, and a ledger that is gone stops the run at its next mark
 
     def look_at_ledger(self) -> None:
-        """Stop the run for a hold placed meanwhile (a webhook's 132015 for a message it
-        sent a moment ago)."""
+        """Stop the run for a hold placed meanwhile (a webhook's 132015, another worker's
+        breaker), or when the quality breaker trips (it then holds the campaign)."""
         if self.holds is None or self.stop.reason:
             return
         hold = self.holds.current()
         if hold is not None:
             self.stop.request(self.holds.sentence(hold), ExitCode.ABORTED)
+            return
+        tripped = self.breaker.weigh() if self.breaker is not None else None
+        if tripped is not None:
+            self.stop.request(f"{tripped}; {self._hold(tripped, None)}", ExitCode.ABORTED)
 
     def _hold(self, reason: str, code: int | None) -> str:
         """Hold the campaign for REASON; what the run's reason adds (how to lift it)."""
@@ -309,6 +320,8 @@ class Delivery:
         elif outcome.status == Status.SENT:
             self._consecutive_failures = 0
         elif outcome.status != Status.NOT_ATTEMPTED:
+            if self.breaker is not None:
+                self.breaker.note(outcome.code)  # a refusal with a quality code, at once
             self._consecutive_failures += 1
             limit = self.campaign.send.max_consecutive_failures
             if self._consecutive_failures >= limit:

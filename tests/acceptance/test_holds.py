@@ -318,6 +318,151 @@ def test_a_rehearsal_of_a_held_campaign_warns_and_still_rehearses(tmp_path, sand
     assert [rows[p]["status"] for p in (ANA, BIA)] == ["sent", "sent"]
 
 
+# ---- the quality breaker -----------------------------------------------------------------
+
+
+class MetaFailsMessages(threading.Thread):
+    """A webhook receiver's work, in a thread: each accepted message of the campaign that
+    `fails(n)` picks (n counts them from 0) gets a failed 131049 status, as it appears in
+    the ledger."""
+
+    def __init__(self, state: str, fails):
+        super().__init__()
+        self.state, self.fails = state, fails
+        self.done = threading.Event()
+        self.seen: set[str] = set()
+        self.failed = 0
+
+    def run(self) -> None:
+        ledger = Path(self.state, "ledger.sqlite")
+        while not self.done.wait(0.1):
+            if not ledger.exists():
+                continue
+            statuses = []
+            for wamid, phone in accepted(self.state):
+                if wamid in self.seen:
+                    continue
+                if self.fails(len(self.seen)):
+                    statuses.append(failed_status(wamid, phone, 131049, "Meta chose not to"))
+                self.seen.add(wamid)
+            if statuses:
+                apply(self.state, statuses)
+                self.failed += len(statuses)
+
+    def __enter__(self) -> MetaFailsMessages:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.done.set()
+        self.join()
+
+
+BREAKER = {"share": "5%", "codes": [131049, 131050], "min_messages": 40}
+
+
+def test_the_quality_breaker_stops_the_run_and_holds_the_campaign(tmp_path, sandbox, state):
+    path = campaign(tmp_path / "spring", sandbox, crowd(300), rate="25/s", quality_stop=BREAKER)
+    with MetaFailsMessages(state, lambda n: n % 4 == 0):  # a quarter of them: 25%
+        result, rows, summary = run(path, state, tmp_path)
+    assert result.exit_code == 3, result.output
+    reason = summary["reason"]
+    assert reason.startswith("quality breaker: ") and " of this run's " in reason
+    assert " messages failed with 131049/131050 (" in reason and "; the limit is 5%)" in reason
+    assert reason.endswith(
+        "; the campaign is held: find out why first (campaign status shows the failures by "
+        f"code), then: campaign resume {path} --state {state}"
+    )
+    statuses = [row["status"] for row in rows.values()]
+    assert 40 <= statuses.count("sent") < 300 and "not-attempted" in statuses
+    assert len(received(sandbox)) == statuses.count("sent")
+    assert final_line(result).endswith(f"reason={json.dumps(reason)}")
+    hold_reason, _, _ = holds_table(state)[NAME]
+    assert hold_reason == reason.split("; the campaign is held")[0]
+
+    held, _, summary = run(path, state, tmp_path)
+    assert held.exit_code == 3 and summary["reason"].startswith("held since ")
+    assert f": {hold_reason}; nothing sent, " in summary["reason"]
+    assert "find out why first (campaign status shows the failures by code)" in summary["reason"]
+
+
+def test_below_the_threshold_the_run_finishes(tmp_path, sandbox, state):
+    path = campaign(tmp_path / "spring", sandbox, crowd(300), rate="60/s", quality_stop=BREAKER)
+    with MetaFailsMessages(state, lambda n: n % 50 == 0) as meta:  # 2%, under 5%
+        result, rows, summary = run(path, state, tmp_path)
+        time.sleep(0.3)
+    assert result.exit_code == 0, result.output
+    assert summary["counts"] == {"sent": 300} and len(received(sandbox)) == 300
+    assert meta.failed >= 4  # the statuses did come in while it ran: it weighed them
+    assert holds_table(state) == {}
+
+
+def test_without_quality_stop_failures_never_stop_a_run(tmp_path, sandbox, state):
+    path = campaign(tmp_path / "spring", sandbox, crowd(150), rate="50/s")
+    with MetaFailsMessages(state, lambda n: True):  # every one of them
+        result, _, summary = run(path, state, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert summary["counts"] == {"sent": 150} and holds_table(state) == {}
+
+
+def test_synchronous_refusals_count_for_the_breaker(tmp_path, sandbox_factory, state):
+    gateway = sandbox_factory(Faults(rates={"131049": 0.5}, seed=3))
+    breaker = {"share": "10%", "min_messages": 30}
+    path = campaign(tmp_path / "spring", gateway, crowd(200), rate="40/s", quality_stop=breaker)
+    result, rows, summary = run(path, state, tmp_path)
+    assert result.exit_code == 3, result.output
+    assert summary["reason"].startswith("quality breaker: ")
+    assert "failed with 131049/131050" in summary["reason"]
+    assert "not-attempted" in [row["status"] for row in rows.values()]
+    assert NAME in holds_table(state)
+
+
+# ---- a setting that cannot be used -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setting", "line_of", "expected"),
+    [
+        ({"share": 5}, "share: 5", "send.quality_stop.share: '5' is not a share: write a"),
+        ({"share": "five"}, "share: five", "'five' is not a share: write a percentage"),
+        ({"share": "0%"}, "share: 0%", "0% is not a share from 0.1% to 100%"),
+        ({"share": "150%"}, "share: 150%", "150% is not a share from 0.1% to 100%"),
+        (
+            {"share": "5%", "codes": [131049, 13105]},
+            "- 13105",
+            "send.quality_stop.codes[1]: 13105 is not a Meta code that fails one recipient",
+        ),
+        (
+            {"share": "5%", "codes": [132015]},
+            "- 132015",
+            "132015 is not a Meta code that fails one recipient",
+        ),
+        ({"share": "5%", "codes": []}, "codes: []", "send.quality_stop.codes"),
+        ({"share": "5%", "codes": ["131049"]}, "- '131049'", "send.quality_stop.codes[0]"),
+        ({"share": "5%", "min_messages": 0}, "min_messages: 0", "send.quality_stop.min_messages"),
+        (
+            {"share": "5%", "min_messages": 20_000_000},
+            "min_messages: 20000000",
+            "min_messages is 20000000; it must be 1 to 10,000,000",
+        ),
+        ({"share": "5%", "min_message": 9}, "min_message: 9", "did you mean 'min_messages'"),
+        ({"codes": [131049]}, "codes:", "send.quality_stop: required key 'share' is missing"),
+        ("5%", "quality_stop: 5%", "send.quality_stop"),
+    ],
+)
+def test_a_quality_stop_that_cannot_be_used_is_refused(
+    setting, line_of, expected, tmp_path, sandbox, state
+):
+    path = campaign(tmp_path / "spring", sandbox, people(ANA), quality_stop=setting)
+    lines = path.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if text.strip() == line_of.strip())
+    for command in (["validate", path], ["preview", path], ["run", path, "--state", state]):
+        result = cli(command, env=env_for(tmp_path))
+        assert result.exit_code == 2, (command, result.output)
+        assert expected in result.stderr and f"{path}:{line}:" in result.stderr, result.stderr
+    assert sandbox.messages() == [] and not Path(state).exists()
+
+
 # ---- PostgreSQL --------------------------------------------------------------------------
 
 
@@ -344,3 +489,17 @@ def test_a_hold_stops_a_run_on_postgresql(tmp_path, sandbox, postgres_url):
     result, rows, _ = run(path, postgres_url, tmp_path)
     assert result.exit_code == 0 and rows[BIA]["status"] == "sent"
     assert received(sandbox) == [ANA, BIA]
+
+
+def test_the_breaker_stops_a_worker_on_postgresql(tmp_path, sandbox_factory, postgres_url):
+    gateway = sandbox_factory(Faults(rates={"131049": 0.5}, seed=3))
+    breaker = {"share": "10%", "min_messages": 30}
+    path = campaign(tmp_path / "spring", gateway, crowd(200), rate="40/s", quality_stop=breaker)
+    result, rows, summary = run(path, postgres_url, tmp_path)
+    assert result.exit_code == 3, result.output
+    assert summary["reason"].startswith("quality breaker: ")
+    assert "not-attempted" in [row["status"] for row in rows.values()]
+
+    held, _, summary = run(path, postgres_url, tmp_path)
+    assert held.exit_code == 3 and summary["reason"].startswith("held since ")
+    assert ": quality breaker: " in summary["reason"]
