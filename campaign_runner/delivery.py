@@ -12,10 +12,10 @@ A `StopRule` collects why the run must stop (a signal, the window closing, an ab
 rows after it are `not-attempted` and `verdict()` turns it all into an exit code. A stop
 also ends every wait at once (its `waits`: the pace, pauses, backoffs). Besides each
 answer, the run looks at the ledger every WATCH_EVERY_S (its watch, never per message): a
-hold placed meanwhile (holds.py) and the quality breaker (breaker.py) stop it too. A key marked
-`sending` whose request may have reached the gateway stays so, with the reason (`unknown`);
-one the run stopped before it could (only waiting, or definitely refused) is released as a
-transient failure, which the next run sends.
+hold placed meanwhile (holds.py) and the quality breaker (breaker.py) stop it too. A key
+marked `sending` whose request may have reached the gateway stays so, with the reason
+(`unknown`); one the run stopped before it could (only waiting, or definitely refused) is
+released as a transient failure, which the next run sends.
 """
 
 from __future__ import annotations
@@ -239,7 +239,8 @@ class Delivery:
         if hold is not None:
             self.stop.request(self.holds.sentence(hold), ExitCode.ABORTED)
             return
-        tripped = self.breaker.weigh() if self.breaker is not None else None
+        breaker = self.breaker
+        tripped = breaker.weigh() if breaker is not None and breaker.due() else None
         if tripped is not None:
             self.stop.request(f"{tripped}; {self._hold(tripped, None)}", ExitCode.ABORTED)
 
