@@ -41,7 +41,8 @@ def main(ctx):
     """Validate, preview and send WhatsApp campaigns written in YAML, one message per CSV row.
 
     Exit codes: 0 all sent (or skipped on purpose), 1 some recipients failed or were
-    invalid, 2 invalid campaign or usage (nothing sent), 3 run aborted, 4 campaign busy.
+    invalid, 2 invalid campaign or usage (nothing sent), 3 run aborted or campaign held
+    (`campaign resume`), 4 campaign busy.
     NO_COLOR=1 turns colours off.
     """
     if os.environ.get("NO_COLOR"):  # https://no-color.org: set and not empty

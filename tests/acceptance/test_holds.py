@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import cli, env_for, read_report, write_campaign
+from helpers import cli, env_for, on_a_terminal, read_report, write_campaign
 
 from campaign_runner.ledger import open_ledger, state_from
 from campaign_runner.sandbox import Faults
@@ -179,6 +179,44 @@ def test_a_paused_template_holds_the_campaign_until_it_is_resumed(tmp_path, sand
     not_held = cli(["resume", path, "--state", state], env=env_for(tmp_path))
     assert not_held.exit_code == 0
     assert not_held.stdout == f"campaign '{NAME}' is not held: its runs may send\n"
+
+
+def test_on_a_terminal_a_held_run_shows_its_plan_and_asks_nothing(tmp_path, sandbox, state):
+    folder = tmp_path / "spring"
+    path = campaign(folder, sandbox, people(ANA))
+    assert run(path, state, tmp_path)[0].exit_code == 0
+    pause_template(state)
+    path = campaign(folder, sandbox, people(ANA, BIA))
+    code, shown, _ = on_a_terminal(
+        ["run", path, "--state", state], env_for(tmp_path), streams=("stdin", "stderr"), answer="n"
+    )
+    assert code == 3, shown
+    assert "to send now: 1 (held since 20" in shown and "[y/N]" not in shown
+    assert received(sandbox) == [ANA]
+
+
+def test_resume_without_a_ledger_creates_none(tmp_path, sandbox, state):
+    path = campaign(tmp_path / "spring", sandbox, people(ANA))
+    result = cli(["resume", path, "--state", state], env=env_for(tmp_path))
+    assert result.exit_code == 0
+    assert result.stdout == f"campaign '{NAME}' is not held: its runs may send\n"
+    assert not Path(state).exists()
+
+
+@pytest.mark.parametrize("broken", ["name: [spring", "missing"])
+def test_resume_of_a_campaign_file_that_cannot_be_read_lifts_nothing(
+    broken, tmp_path, sandbox, state
+):
+    path = campaign(tmp_path / "spring", sandbox, people(ANA))
+    assert run(path, state, tmp_path)[0].exit_code == 0
+    pause_template(state)
+    if broken == "missing":
+        path.unlink()
+    else:
+        path.write_text(broken + "\n", encoding="utf-8")
+    result = cli(["resume", path, "--state", state], env=env_for(tmp_path))
+    assert result.exit_code == 2 and result.stderr.startswith(f"{path}:")
+    assert "resumed" not in result.output and NAME in holds_table(state)
 
 
 def summary_path(path: Path) -> Path:
