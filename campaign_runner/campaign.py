@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from campaign_runner import approved_text, schemas
+from campaign_runner.breaker import QualityStop, QualityStopError, parse_quality_stop
 from campaign_runner.errors import CampaignInvalid, Problem
 from campaign_runner.follow_up import FollowUp, check_follow_up, parse_follow_up
 from campaign_runner.gateway import trust
@@ -85,6 +86,7 @@ class Send:
     schedule: Schedule = Schedule()
     frequency_cap: FrequencyCap | None = None  # per person, across campaigns (rules.py)
     callback_data: bool = False  # the delivery key in biz_opaque_callback_data (prepare.py)
+    quality_stop: QualityStop | None = None  # the quality circuit breaker (breaker.py): off
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,13 @@ def _send_settings(send: dict, source: SourceMap) -> list[Problem]:
             parse_moment(str(not_after))
         except ValueError as error:
             problems.append(source.problem(("send", "not_after"), str(error)))
+    quality = send.get("quality_stop")
+    if isinstance(quality, dict):
+        try:
+            parse_quality_stop(quality)
+        except QualityStopError as error:
+            where = ("send", "quality_stop", *error.path)
+            problems.append(source.problem(where, f"{schemas.dotted(where)}: {error}"))
     return problems
 
 
@@ -365,4 +374,5 @@ def _send(s: dict) -> Send:
         schedule=schedule,
         frequency_cap=parse_frequency_cap(s["frequency_cap"]) if s.get("frequency_cap") else None,
         callback_data=bool(s.get("callback_data", False)),
+        quality_stop=parse_quality_stop(s["quality_stop"]) if s.get("quality_stop") else None,
     )

@@ -10,10 +10,12 @@
 
 A `StopRule` collects why the run must stop (a signal, the window closing, an abort); the
 rows after it are `not-attempted` and `verdict()` turns it all into an exit code. A stop
-also ends every wait at once (its `waits`: the pace, pauses, backoffs). A key marked
-`sending` whose request may have reached the gateway stays so, with the reason (`unknown`);
-one the run stopped before it could (only waiting, or definitely refused) is released as a
-transient failure, which the next run sends.
+also ends every wait at once (its `waits`: the pace, pauses, backoffs). Besides each
+answer, the run looks at the ledger every WATCH_EVERY_S (its watch, never per message): a
+hold placed meanwhile (holds.py) and the quality breaker (breaker.py) stop it too. A key
+marked `sending` whose request may have reached the gateway stays so, with the reason
+(`unknown`); one the run stopped before it could (only waiting, or definitely refused) is
+released as a transient failure, which the next run sends.
 """
 
 from __future__ import annotations
@@ -28,22 +30,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from campaign_runner.breaker import QualityBreaker
 from campaign_runner.campaign import Campaign
 from campaign_runner.errors import ExitCode
 from campaign_runner.gateway.sender import Outcome, Progress, Sender, cut_short
 from campaign_runner.gateway.settings import SendSettings
 from campaign_runner.gateway.transport import Connection
+from campaign_runner.holds import RunHolds
 from campaign_runner.ledger import Journal, LedgerError
 from campaign_runner.plan import DeliveryPolicy
 from campaign_runner.prepare import PreparedRow
 from campaign_runner.ratelimit import SharedPace, Stopping
 from campaign_runner.report import ReportWriter, RowResult
-from campaign_runner.rules import learn
+from campaign_runner.rules import HOLDING_CODES, learn
 from campaign_runner.status import Status
 
 SIGNAL_EXIT = {signal.SIGINT: ExitCode.SIGINT, signal.SIGTERM: ExitCode.SIGTERM}
 LAPSED = "this run's claim on it lapsed and another worker took it over"
 _PROGRESS_EVERY_S = 0.2
+# How often a sending run looks at the ledger for a hold placed meanwhile and weighs the
+# quality breaker: webhooks arrive seconds after a send, so looking more often gains nothing.
+WATCH_EVERY_S = 2.0
 
 
 @dataclass
@@ -77,6 +84,7 @@ class Delivery:
         writer: ReportWriter,
         clock: Callable[[], datetime],
         progress: Callable[[Any], None] | None = None,
+        holds: RunHolds | None = None,
     ):
         self.campaign = campaign
         self.policy = policy
@@ -89,6 +97,14 @@ class Delivery:
         self.shared_pace: SharedPace | None = None  # a worker's: the campaign's pace on its ledger
         self._consecutive_failures = 0
         self._last_progress = 0.0
+        self.holds = holds  # None for a dry run: it places and obeys no hold while it goes
+        self._placed = False
+        quality = campaign.send.quality_stop
+        self.breaker = (
+            QualityBreaker(quality, holds.journal, holds.name, self.run_id)
+            if quality is not None and holds is not None
+            else None
+        )
 
     # ---- what every row goes through ------------------------------------------------------
 
@@ -171,6 +187,7 @@ class Delivery:
         sender = Sender(settings, self.campaign.send.concurrency, self.stop.waits, self.shared_pace)
         launcher = _Launcher(self, sender)
         beating = asyncio.create_task(_every(*keepalive)) if keepalive else None
+        watching = asyncio.create_task(self._watch()) if self.holds is not None else None
         with _StopOnSignals(self.stop, launcher.in_flight, self.policy.handle_signals):
             try:
                 await self._walk(items, launcher)
@@ -178,8 +195,9 @@ class Delivery:
             finally:
                 launcher.abandon_leased("the run broke off")
                 await sender.aclose()
-                if beating is not None:
-                    beating.cancel()
+                for task in (beating, watching):
+                    if task is not None:
+                        task.cancel()
                 self.settle_journal()
 
     def settle_journal(self) -> None:
@@ -198,6 +216,45 @@ class Delivery:
             "not record will show as unknown",
             ExitCode.ABORTED,
         )
+
+    # ---- the watch: a look at the ledger every few seconds ----------------------------------
+
+    async def _watch(self) -> None:
+        """Look at the ledger every WATCH_EVERY_S until the run ends (cancelled)."""
+        while not self.stop.reason:
+            await asyncio.sleep(WATCH_EVERY_S)
+            try:
+                self.look_at_ledger()
+            except LedgerError as error:
+                self.journal_failed(error)
+            except Exception:  # a read the ledger could not answer now: the next look tries
+                continue  # again, and a ledger that is gone stops the run at its next mark
+
+    def look_at_ledger(self) -> None:
+        """Stop the run for a hold placed meanwhile (a webhook's 132015, another worker's
+        breaker), or when the quality breaker trips (it then holds the campaign)."""
+        if self.holds is None or self.stop.reason:
+            return
+        hold = self.holds.current()
+        if hold is not None:
+            self.stop.request(self.holds.sentence(hold), ExitCode.ABORTED)
+            return
+        breaker = self.breaker
+        tripped = breaker.weigh() if breaker is not None and breaker.due() else None
+        if tripped is not None:
+            self.stop.request(f"{tripped}; {self._hold(tripped, None)}", ExitCode.ABORTED)
+
+    def _hold(self, reason: str, code: int | None) -> str:
+        """Hold the campaign for REASON; what the run's reason adds (how to lift it)."""
+        assert self.holds is not None
+        self._placed = True  # once a run: requests in flight may all meet the same refusal
+        try:
+            return self.holds.place(reason, code)
+        except LedgerError as error:  # the run stops for the ledger: the reason says so
+            self.journal_failed(error)
+            return f"the campaign could not be held ({error})"
+
+    # ---- the walk ---------------------------------------------------------------------------
 
     async def _walk(
         self, items: Iterator[PreparedRow] | AsyncIterator[PreparedRow], launcher: _Launcher
@@ -256,12 +313,16 @@ class Delivery:
     def _apply_stop_rules(self, outcome: Outcome) -> None:
         if outcome.abort:
             status = f" {outcome.http_status}" if outcome.http_status else ""
-            self.stop.request(
-                f"aborted: the gateway answered{status} {outcome.abort}", ExitCode.ABORTED
-            )
+            reason = f"aborted: the gateway answered{status} {outcome.abort}"
+            held = HOLDING_CODES.get(outcome.code) if outcome.code is not None else None
+            if held is not None and self.holds is not None and not self._placed:
+                reason += f"; {self._hold(held, outcome.code)}"  # cron must not keep trying
+            self.stop.request(reason, ExitCode.ABORTED)
         elif outcome.status == Status.SENT:
             self._consecutive_failures = 0
         elif outcome.status != Status.NOT_ATTEMPTED:
+            if self.breaker is not None:
+                self.breaker.note(outcome.code)  # a refusal with a quality code, at once
             self._consecutive_failures += 1
             limit = self.campaign.send.max_consecutive_failures
             if self._consecutive_failures >= limit:

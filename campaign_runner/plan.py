@@ -94,6 +94,7 @@ class Plan:
     closed: Closed | None = None  # the window is closed or the campaign expired: none sent
     examples_limit: int | None = EXAMPLES  # None keeps every row not sent
     deferred_until: str | None = None  # the earliest a `deferred` row may be sent
+    held: str | None = None  # the campaign is held (holds.py): why, and how to lift it
 
     @property
     def to_send(self) -> int:
@@ -131,6 +132,7 @@ class Plan:
             "gateway": shown_url(self.gateway) if self.gateway else None,
             "window": None if self.closed is None else self.closed.reason,
             "deferred_until": self.deferred_until,
+            "held": self.held,
         }
 
 

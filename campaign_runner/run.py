@@ -30,7 +30,9 @@ from campaign_runner.gateway.settings import (
     rehearsal_settings,
     send_settings,
 )
+from campaign_runner.holds import RunHolds, resume_command, since
 from campaign_runner.ledger import (
+    Hold,
     Identity,
     Journal,
     LedgerError,
@@ -202,6 +204,8 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
         stack.callback(source.close)
         notes: list[str] = []
         journal = _open_journal(stack, state, name, not sends, notes)
+        holds = _run_holds(campaign, options, journal)
+        hold = holds.current() if holds is not None else None
         changed = _changed_message(campaign, journal, options)
         if changed and sends:
             raise CampaignInvalid(changed)
@@ -216,7 +220,9 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
             examples_limit=options.examples,
         )
         spool = stack.enter_context(_removed(Spool()))
-        make_plan(plan, prepare(source, options.limit), journal, policy, spool, sends)
+        held = hold is not None and not options.dry_run  # a held plan claims nobody
+        make_plan(plan, prepare(source, options.limit), journal, policy, spool, sends and not held)
+        _note_hold(plan, holds, hold, options)
         stopped = _stopped_before_sending(plan, options)
         if stopped is not None:
             return _ended_before_sending(campaign, options, plan, stopped, started, report)
@@ -230,7 +236,9 @@ def run_campaign(campaign: Campaign, options: RunOptions) -> RunResult:
                 report, table.columns, semicolons=table.semicolons, sink=fix, ordered=not shared
             )
         )
-        delivery = Delivery(campaign, policy, journal, writer, options.clock, options.progress)
+        delivery = Delivery(
+            campaign, policy, journal, writer, options.clock, options.progress, holds
+        )
         identity = Identity(
             str(campaign.path.absolute()), campaign.fingerprint, plan.recipients or None
         )
@@ -297,10 +305,42 @@ def _changed_message(
     )
 
 
+def _run_holds(campaign: Campaign, options: RunOptions, journal: Journal | None) -> RunHolds | None:
+    """The run's holds (holds.py), in the journal it keeps: a rehearsal's are its own."""
+    if journal is None:
+        return None
+    resume = resume_command(campaign, options.state, options.sends_to_sandbox)
+    return RunHolds(journal, options.journal_name(campaign), resume)
+
+
+def _note_hold(plan: Plan, holds: RunHolds | None, hold: Hold | None, options: RunOptions) -> None:
+    """A held campaign's run sends nothing (`plan.held`, the reason); its dry run warns.
+    A rehearsal also warns while the real campaign is held (it is not held by it)."""
+    if holds is None:
+        return
+    real = holds.journal.hold_of(plan.campaign) if options.sends_to_sandbox else None
+    if real is not None:
+        plan.warnings.append(
+            f"campaign '{plan.campaign}' is held for real runs since {since(real.held_at)}: "
+            f"{real.reason}; this rehearsal sends to the sandbox all the same"
+        )
+    if hold is None:
+        return
+    if options.dry_run:
+        plan.warnings.append(
+            f"campaign '{plan.campaign}' is {holds.sentence(hold)}; a real run now sends nothing"
+        )
+    else:
+        plan.held = holds.sentence(hold, plan.to_send)
+
+
 def _stopped_before_sending(plan: Plan, options: RunOptions) -> tuple[ExitCode, str] | None:
-    """Why the run ends with its plan (the window is closed, the person said no), or None.
-    The plan is shown (`approve`) in every case; the question is only asked if it can send."""
+    """Why the run ends with its plan (the campaign is held, the window is closed, the
+    person said no), or None. The plan is shown (`approve`) in every case; the question is
+    only asked if it can send. A hold needs a person: exit 3, whatever the window says."""
     approved = options.approve is None or options.approve(plan)
+    if plan.held is not None:
+        return ExitCode.ABORTED, plan.held
     if plan.closed is not None:
         return ExitCode.OK, _nothing_sent_because(plan.closed, plan)
     if not approved:

@@ -42,7 +42,8 @@ def main(ctx):
     """Validate, preview and send WhatsApp campaigns written in YAML, one message per CSV row.
 
     Exit codes: 0 all sent (or skipped on purpose), 1 some recipients failed or were
-    invalid, 2 invalid campaign or usage (nothing sent), 3 run aborted, 4 campaign busy.
+    invalid, 2 invalid campaign or usage (nothing sent), 3 run aborted or campaign held
+    (`campaign resume`), 4 campaign busy.
     NO_COLOR=1 turns colours off.
     """
     if os.environ.get("NO_COLOR"):  # https://no-color.org: set and not empty
@@ -394,11 +395,14 @@ def status(campaign_file, state, as_json):
     read.
     """
     from campaign_runner import campaign as campaign_mod
+    from campaign_runner.holds import hold_warning
     from campaign_runner.monitor import left_to_send, read_status
 
     loaded = campaign_mod.load(campaign_file)
     found = read_status(loaded.name, state)
-    found = dataclasses.replace(found, left=left_to_send(loaded, state))
+    held = hold_warning(loaded, state)  # its runs send nothing until `campaign resume`
+    warnings = [*found.warnings, *([held] if held else [])]
+    found = dataclasses.replace(found, left=left_to_send(loaded, state), warnings=warnings)
     print_warnings(found.warnings)
     if as_json:
         click.echo(json.dumps(found.as_dict(), indent=2))

@@ -77,10 +77,10 @@ def _counts(counts: Mapping[Status, int]) -> dict[str, int]:
 
 def start_line(plan: Plan) -> str:
     """The line a run logs before its first request: the plan's figures (`plan` instead of
-    `start` when the window is closed and nothing will be sent)."""
+    `start` when the window is closed or the campaign held, and nothing will be sent)."""
     return log_line(
         plan.campaign,
-        "plan" if plan.closed else "start",
+        "plan" if plan.closed or plan.held else "start",
         rows=plan.rows,
         to_send=plan.to_send,
         **_counts(plan.counts),
@@ -101,6 +101,7 @@ def plan_log_lines(plan: Plan) -> Iterator[str]:
 def plan_block(plan: Plan, sample: list[str]) -> Iterator[str]:
     """The plan for a person, before the question: what will happen, row counts, the sample."""
     closed = f" ({plan.closed.reason})" if plan.closed else ""
+    closed = f" ({plan.held})" if plan.held else closed
     yield f"Plan for campaign '{plan.campaign}': {plan.rows} row(s) in {plan.recipients}"
     yield f"  to send now: {plan.to_send}{closed}"
     for word, count in _counts(plan.counts).items():
@@ -257,7 +258,7 @@ class PlanShown:
                 click.echo(start_line(plan), err=True)
                 for line in plan_log_lines(plan):
                     click.echo(line, err=True)
-        if plan.closed is not None:
+        if plan.closed is not None or plan.held is not None:
             return True  # nothing will be sent: the run ends after its plan
         if self.asks and plan.to_send and not _confirmed(question(plan)):
             click.echo("Nothing sent.", err=True)

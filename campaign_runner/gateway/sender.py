@@ -100,7 +100,9 @@ def outcome_of(answer: Answer, attempt: int, settings: SendSettings) -> Outcome 
     if kind is AnswerKind.SENT:
         return Outcome(Status.SENT, answer.message_id, answer.status)
     if kind is AnswerKind.ABORT:
-        return Outcome(Status.FAILED, None, answer.status, answer.error, abort=answer.error)
+        return Outcome(
+            Status.FAILED, None, answer.status, answer.error, abort=answer.error, code=answer.code
+        )
     if kind is AnswerKind.UNANSWERED and not settings.retry_timeouts:
         return Outcome(Status.UNKNOWN, error=answer.error)
     if kind is AnswerKind.PERMANENT or attempt > settings.retries:

@@ -16,6 +16,7 @@ from campaign_runner.approved_text import ApprovedText
 from campaign_runner.campaign import Campaign
 from campaign_runner.errors import ExitCode
 from campaign_runner.follow_up import nobody_selected
+from campaign_runner.holds import hold_warning
 from campaign_runner.ledger import open_journal, state_from
 from campaign_runner.outputs import check_outputs
 from campaign_runner.plan import DeliveryPolicy, decided
@@ -60,7 +61,8 @@ class Preview:
         self.campaign = campaign
         self.limit = limit
         self.sample = sample
-        self.warnings = [*source.warnings, *self._nobody_selected()]
+        held = hold_warning(campaign, None)  # the ledger a run would use (no --state here)
+        self.warnings = [*source.warnings, *([held] if held else []), *self._nobody_selected()]
         self.recipients_file = str(source.table.path)
         self._recipients = recipients
         self._unread: RecipientSource | None = source
