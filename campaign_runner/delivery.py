@@ -302,6 +302,7 @@ class Delivery:
             message_id=outcome.message_id,
             http_status=outcome.http_status,
             error=error,
+            code=outcome.code,
         )
         learn(self.journal, item.phone, outcome.code)  # 131050, 131026: the suppression list
         self.emit(item, status, error, outcome.message_id, outcome.http_status)

@@ -154,9 +154,11 @@ CREATE TABLE preferences (         -- each customer's latest marketing preferenc
 CREATE TABLE holds (               -- campaigns whose next runs must not send
     campaign TEXT PRIMARY KEY,
     reason TEXT NOT NULL,
-    code INTEGER,
-    held_at TEXT NOT NULL
-)
+    code INTEGER,                  -- Meta's code; NULL for the quality breaker
+    held_at TEXT NOT NULL,
+    released_at TEXT               -- set by `campaign resume`; NULL while held
+);
+CREATE INDEX deliveries_by_run ON deliveries (campaign, run_id)
 """
 
 MIGRATIONS: tuple[Migration, ...] = (

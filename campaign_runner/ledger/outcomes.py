@@ -183,7 +183,8 @@ class OutcomeTables(RulesTables):
         found: dict[str, list[tuple]] = {}
         for row in db.execute(
             self._sql(
-                f"SELECT message_id, campaign, key, phone, {_STORED} FROM deliveries WHERE {where}"
+                f"SELECT message_id, campaign, key, phone, updated_at, {_STORED} FROM deliveries"
+                f" WHERE {where}"
             ),
             params,
         ).fetchall():
@@ -200,7 +201,7 @@ class OutcomeTables(RulesTables):
             return None
         found = db.execute(
             self._sql(
-                f"SELECT message_id, campaign, key, phone, {_STORED} FROM deliveries"
+                f"SELECT message_id, campaign, key, phone, updated_at, {_STORED} FROM deliveries"
                 " WHERE key = ? AND status = 'sending' AND message_id IS NULL"
             ),
             (keys.pop(),),
@@ -220,7 +221,7 @@ class OutcomeTables(RulesTables):
     def _merge_into(
         self, db: Any, delivery: tuple, updates: list[StatusUpdate], applied: Applied
     ) -> None:
-        _wamid, campaign, key, phone, *stored = delivery
+        _wamid, campaign, key, phone, sent_at, *stored = delivery
         old = Outcome(*stored)
         new = old
         for update in updates:
@@ -237,16 +238,18 @@ class OutcomeTables(RulesTables):
             (new.final, *(getattr(new, name) for name in _OUTCOME_COLUMNS), campaign, key),
         )
         if old.failed_at is None and new.failed_at is not None:
-            self._consequences(db, campaign, phone, new, applied)
+            self._consequences(db, (campaign, phone, str(sent_at)), new, applied)
 
     def _consequences(
-        self, db: Any, campaign: str, phone: str | None, outcome: Outcome, applied: Applied
+        self, db: Any, delivery: tuple[str, str | None, str], outcome: Outcome, applied: Applied
     ) -> None:
-        """What a delivery's first failure teaches (see the module's docstring)."""
+        """What a delivery's first failure teaches (see the module's docstring); DELIVERY is
+        its (campaign, phone, when it was sent)."""
         from campaign_runner.rules import HOLDING_CODES, LEARNED_FROM_META  # rules imports us
 
+        campaign, phone, sent_at = delivery
         code = outcome.code
-        if code in HOLDING_CODES and self._hold(db, campaign, code, HOLDING_CODES[code]):
+        if code in HOLDING_CODES and self._hold(db, campaign, code, HOLDING_CODES[code], sent_at):
             applied.held.append(campaign)
         learned = LEARNED_FROM_META.get(code) if code is not None else None
         if learned is None or phone is None or campaign.endswith(REHEARSAL_SUFFIX):
@@ -263,14 +266,23 @@ class OutcomeTables(RulesTables):
         )
         applied.suppressed.append(phone)
 
-    def _hold(self, db: Any, campaign: str, code: int, reason: str) -> bool:
+    def _hold(
+        self, db: Any, campaign: str, code: int | None, reason: str, sent_at: str | None = None
+    ) -> bool:
+        """Hold CAMPAIGN unless it is held already, or the failing message (sent at SENT_AT)
+        went out before the operator last resumed it: Meta's news of a message the operator
+        already knew about must not undo their resume. True when it placed the hold."""
         found = db.execute(
-            self._sql("SELECT 1 FROM holds WHERE campaign = ?"), (campaign,)
+            self._sql("SELECT released_at FROM holds WHERE campaign = ?"), (campaign,)
         ).fetchone()
-        if found:
+        if found and (found[0] is None or (sent_at is not None and sent_at < found[0])):
             return False
         db.execute(
-            self._sql("INSERT INTO holds (campaign, reason, code, held_at) VALUES (?, ?, ?, ?)"),
+            self._sql(
+                "INSERT INTO holds (campaign, reason, code, held_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (campaign) DO UPDATE SET reason=excluded.reason,"
+                " code=excluded.code, held_at=excluded.held_at, released_at=NULL"
+            ),
             (campaign, reason, code, now()),
         )
         return True
@@ -362,7 +374,10 @@ class OutcomeTables(RulesTables):
         if not self.outcomes_ready():
             return None
         found = self.db.execute(
-            self._sql("SELECT campaign, reason, code, held_at FROM holds WHERE campaign = ?"),
+            self._sql(
+                "SELECT campaign, reason, code, held_at FROM holds"
+                " WHERE campaign = ? AND released_at IS NULL"
+            ),
             (campaign,),
         ).fetchone()
         return Hold(*found) if found else None
@@ -370,13 +385,16 @@ class OutcomeTables(RulesTables):
     def place_hold(self, campaign: str, reason: str, code: int | None) -> None:
         """Hold CAMPAIGN back for REASON (a run that met a paused template itself)."""
         with self._transaction() as cursor:
-            self._hold(cursor or self.db, campaign, code or 0, reason)
+            self._hold(cursor or self.db, campaign, code, reason)
 
     def release_hold(self, campaign: str) -> Hold | None:
         """Let CAMPAIGN's runs send again; the hold that was lifted, or None."""
         hold = self.hold_of(campaign)
         if hold is not None:
-            self._write("DELETE FROM holds WHERE campaign = ?", [(campaign,)])
+            self._write(
+                "UPDATE holds SET released_at = ? WHERE campaign = ? AND released_at IS NULL",
+                [(now(), campaign)],
+            )
         return hold
 
     # ---- reading outcomes -------------------------------------------------------------------

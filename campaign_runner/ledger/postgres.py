@@ -331,6 +331,7 @@ class PostgresJournal(CampaignQueries):
         message_id: str | None = None,
         http_status: int | None = None,
         error: str | None = None,
+        code: int | None = None,
     ) -> None:
         """Note an outcome; it is committed with the next `mark_sending` or `flush`, with
         the end of its claim when this run is a worker."""
@@ -341,6 +342,7 @@ class PostgresJournal(CampaignQueries):
             message_id=message_id,
             http_status=http_status,
             error=error,
+            code=code,
         )
         if self.worker is not None:
             self._finished.append(key)
@@ -371,10 +373,11 @@ class PostgresJournal(CampaignQueries):
             cursor.execute(
                 "UPDATE deliveries d SET status=u.status, permanent=u.permanent,"
                 " message_id=u.message_id, http_status=u.http_status, error=u.error,"
-                " updated_at=u.updated_at FROM unnest(%s::text[], %s::int[], %s::text[],"
-                " %s::int[], %s::text[], %s::text[], %s::text[], %s::text[])"
-                " AS u(status, permanent, message_id, http_status, error, updated_at,"
-                " campaign, key) WHERE d.campaign=u.campaign AND d.key=u.key",
+                " updated_at=u.updated_at, failure_code=CASE WHEN d.failed_at IS NULL"
+                " THEN u.code ELSE d.failure_code END FROM unnest(%s::text[], %s::int[],"
+                " %s::text[], %s::int[], %s::text[], %s::text[], %s::int[], %s::text[],"
+                " %s::text[]) AS u(status, permanent, message_id, http_status, error,"
+                " updated_at, code, campaign, key) WHERE d.campaign=u.campaign AND d.key=u.key",
                 columns,
             )
             self._pending.clear()

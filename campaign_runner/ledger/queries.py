@@ -57,10 +57,15 @@ class CampaignQueries(OutcomeTables):
         message_id: str | None = None,
         http_status: int | None = None,
         error: str | None = None,
+        code: int | None = None,
     ) -> None:
-        """Note an outcome; it is committed with the next `mark_sending` or `flush`."""
+        """Note an outcome (CODE: Meta's error code of a failure); it is committed with the
+        next `mark_sending` or `flush`. A failure's code is kept as the delivery's
+        `failure_code` unless a status webhook already reported one."""
+        failure_code = code if status == "failed" else None
         self._pending.append(
-            (status, int(permanent), message_id, http_status, error, now(), self.campaign, key)
+            (status, int(permanent), message_id, http_status, error, now(), failure_code)
+            + (self.campaign, key)
         )
 
     def start_run(self, run_id: str, started_at: str, identity: Identity | None = None) -> None:

@@ -196,7 +196,8 @@ class SQLiteJournal(CampaignQueries):
         if self._pending:
             self.db.executemany(
                 "UPDATE deliveries SET status=?, permanent=?, message_id=?, http_status=?,"
-                " error=?, updated_at=? WHERE campaign=? AND key=?",
+                " error=?, updated_at=?, failure_code=CASE WHEN failed_at IS NULL THEN ?"
+                " ELSE failure_code END WHERE campaign=? AND key=?",
                 self._pending,
             )
             self._pending.clear()

@@ -353,8 +353,7 @@ def test_each_final_outcome_of_a_send_reads_as_its_word(tmp_path, sandbox_factor
     coded = campaign(tmp_path, gateway, "coded", AGAIN, follow_up=RETRY)
     result, rows, _ = run(coded, tmp_path, sqlite_state, "--dry-run")
     assert rows[CAIO]["error"] == (
-        "follow-up of spring-sale: its outcome is failed (no Meta error code recorded), "
-        "not failed 131049"
+        "follow-up of spring-sale: its outcome is failed 131047, not failed 131049"
     )
     assert (
         rows[BIA]["error"] == "follow-up of spring-sale: its outcome is unknown, not failed 131049"

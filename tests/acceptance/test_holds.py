@@ -119,7 +119,9 @@ def accepted(state: str, name: str = NAME) -> list[tuple[str, str]]:
 
 def holds_table(state: str) -> dict[str, tuple]:
     with sqlite3.connect(Path(state) / "ledger.sqlite") as db:
-        rows = db.execute("SELECT campaign, reason, code, held_at FROM holds").fetchall()
+        rows = db.execute(
+            "SELECT campaign, reason, code, held_at FROM holds WHERE released_at IS NULL"
+        ).fetchall()
     return {row[0]: row[1:] for row in rows}
 
 

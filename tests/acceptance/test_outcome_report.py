@@ -212,8 +212,9 @@ def expected_rows(sent) -> list[list[str]]:
         + [w["+5511970000004"], ""],
         ["7", "+5511970000005", "+5511970000005", "sent", "accepted"]
         + ["", "", "", "", "", "", "", "", w["+5511970000005"], ""],
+        # Refused by the gateway itself: Meta's code is kept, the error says the rest.
         ["8", "+5511970000006", "+5511970000006", "failed", "failed"]
-        + ["", "", "", "", "", "", "", "", "", gil_error],
+        + ["", "", "", "", "131026", "", "", "", "", gil_error],
     ]
 
 

@@ -160,8 +160,40 @@ def test_a_paused_template_holds_its_campaign_once_until_released(ledger):
     # Meta posts the same failure again: the operator's resume stands
     assert spring.apply_events(events(status("wamid.A", "failed", 1, 132015))).held == []
     assert spring.hold_of("spring") is None
-    # a new delivery failing the same way holds it again
-    assert spring.apply_events(events(status("wamid.B", "failed", 2, 132016))).held == ["spring"]
+    # news of a message sent before the resume does not undo it
+    assert spring.apply_events(events(status("wamid.B", "failed", 2, 132016))).held == []
+    assert spring.hold_of("spring") is None
+    # a message sent after the resume failing the same way holds it again
+    sent(spring, "run-2", c="wamid.C")
+    assert spring.apply_events(events(status("wamid.C", "failed", 3, 132016))).held == ["spring"]
+    assert spring.hold_of("spring").code == 132016
+
+
+def test_a_run_holds_its_campaign_itself_and_the_breaker_names_no_code(ledger):
+    spring = ledger("spring")
+    spring.place_hold("spring", "quality breaker: 7% failed", None)
+    hold = spring.hold_of("spring")
+    assert (hold.reason, hold.code) == ("quality breaker: 7% failed", None)
+
+
+def test_a_failure_the_gateway_answered_keeps_metas_code_until_a_webhook_says_more(ledger):
+    spring = ledger("spring")
+    spring.mark_sending([("spring:a", 2, "+5511987654300"), ("spring:b", 3, "+5511987654301")], "r")
+    spring.record("spring:a", "failed", permanent=True, http_status=400, error="x", code=131049)
+    spring.record("spring:b", "failed", http_status=500, error="retry later", code=131000)
+    spring.flush()
+    assert outcome_of(spring, "a").outcome.code == 131049
+    spring.mark_sending([("spring:b", 3, "+5511987654301")], "r2")
+    spring.record("spring:b", "sent", message_id="wamid.B")  # the retry went through
+    spring.flush()
+    assert outcome_of(spring, "b").outcome.code is None  # the old failure's code is gone
+    spring.apply_events(events(status("wamid.B", "failed", 9, 131026)))
+    spring.record("spring:b", "sent", message_id="wamid.B")  # a late record keeps Meta's word
+    spring.flush()
+    assert (outcome_of(spring, "b").final, outcome_of(spring, "b").outcome.code) == (
+        "failed",
+        131026,
+    )
 
 
 def test_callback_data_settles_a_delivery_left_in_doubt(ledger):
