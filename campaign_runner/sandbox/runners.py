@@ -98,7 +98,7 @@ class Sandbox:
 
     def webhooks(self) -> list[dict]:
         """The status webhooks posted so far, the last MAX_LOGGED, oldest first: wamid,
-        status, recipient_id, duplicate, attempts, answer (HTTP status or why none), outcome
+        status, code (of a failed), recipient_id, duplicate, attempts, answer (HTTP status or why none), outcome
         (posted, gave-up, dropped), at. Empty without webhooks."""
         poster = self._gateway.poster
         return poster.log.posts() if poster is not None else []

@@ -86,6 +86,7 @@ class PostLog:
         entry = {
             "wamid": post.message.wamid,
             "status": post.scheduled.status,
+            "code": post.scheduled.code,  # Meta's code of a `failed`, else None
             "recipient_id": post.message.recipient_id,
             "duplicate": post.duplicate,
             "attempts": post.attempts,
