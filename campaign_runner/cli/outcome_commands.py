@@ -8,12 +8,38 @@ import click
 
 from campaign_runner.cli.commands import main
 from campaign_runner.cli.params import EXISTING_FILE, OutputFile, state_option
+from campaign_runner.cli.runlog import logfmt, stamp
 from campaign_runner.cli.terminal import reports_errors
 
 __all__ = ["main"]
 
 
 # ---- webhook and ingest ------------------------------------------------------------------
+
+
+def _log_line(event: str, fields: dict[str, object]) -> None:
+    """One receiver line on stderr: `2026-11-28T18:19:25Z webhook EVENT key=value ...`."""
+    click.echo(f"{stamp()} webhook {event} {logfmt(**fields)}".rstrip(), err=True)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8788, show_default=True, type=click.IntRange(0, 65535))
+@state_option
+@click.option("--quiet", is_flag=True, help="Log only problems, not the start and the counts.")
+@reports_errors
+def webhook(host, port, state, quiet):
+    """Receive Meta's status webhooks at /webhook and write them to the ledger.
+
+    Every POST must be signed (X-Hub-Signature-256) with the app secret in
+    $WHATSAPP_APP_SECRET; Meta's subscription check (GET) is answered with the verify token
+    in $WHATSAPP_VERIFY_TOKEN. Serve it behind a TLS reverse proxy (Meta posts to https
+    only). GET /healthz answers 200 while the ledger takes writes. Runs until SIGTERM or
+    Ctrl-C, then exits 0; exit 2 when it cannot start (no secret, ledger, address taken).
+    """
+    from campaign_runner.webhooks.receiver import ReceiverConfig, serve
+
+    serve(ReceiverConfig(host=host, port=port, state=state, quiet=quiet), _log_line)
 
 
 # ---- report ------------------------------------------------------------------------------

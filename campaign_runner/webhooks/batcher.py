@@ -1,0 +1,242 @@
+"""Group commit: the events of many requests written in one ledger transaction, and each
+request answered only once its events are committed.
+
+    request ─► GroupCommit.commit(events) ─► waiting list ─► the writer task takes it whole
+                  (awaits)                     (BATCH_GATHER_S after the first one)
+                     ▲                                 ─► writer thread: ledger.apply_events
+                     └──── answered after the COMMIT ◄──┘  (one transaction per batch)
+
+A 200 therefore means "in the ledger": a receiver killed before the commit has answered
+nobody, so Meta posts those payloads again. Requests wait on the event loop and are handed
+over a batch at a time, so a request costs no thread switch of its own; one thread owns
+the ledger connection (SQLite connections are not for sharing, and a PostgreSQL commit
+waits for the server's disk: the event loop must not). The writer also runs `reconcile`
+every RECONCILE_EVERY_S, so statuses that arrived before their run committed the wamid are
+matched.
+
+A batch that fails is tried again one request at a time, so one request the ledger
+refuses (a value PostgreSQL will not store) cannot refuse the others; a request that still
+fails is answered 503 and Meta retries it later. After a failure the connection is opened
+afresh (a PostgreSQL restart, a transaction left open), at most once per REOPEN_PAUSE_S.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from campaign_runner.errors import CampaignError
+from campaign_runner.ledger import Journal, LedgerError
+from campaign_runner.webhooks.payload import Events
+from campaign_runner.webhooks.tally import Tally
+
+BATCH_GATHER_S = 0.002  # after the first waiting request, wait this long for others to join
+BATCH_MAX_EVENTS = 5_000  # at most this many events in one transaction
+RECONCILE_EVERY_S = 5.0  # match the statuses kept aside this often
+REOPEN_PAUSE_S = 1.0  # a ledger that could not be opened is not tried again sooner
+
+
+class LedgerUnavailable(Exception):
+    """The events could not be committed: the request is refused (503), Meta retries."""
+
+
+@dataclass(slots=True)
+class _Waiting:
+    events: Events
+    future: asyncio.Future[None]
+
+
+class GroupCommit:
+    """The one writer of a receiver's ledger (see the module's docstring).
+
+    JOURNAL is the ledger opened by the caller; OPEN_AGAIN opens it afresh after a failure.
+    NOTE is told of failures and holds (a word and fields, for the log); TALLY counts what
+    was applied. `run` is the writer task, `commit` what requests await.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        open_again: Callable[[], Journal],
+        tally: Tally,
+        note: Callable[[str, dict[str, object]], None],
+    ):
+        self._ledger = _Ledger(journal, open_again, note)
+        self._tally = tally
+        self._note = note
+        self._waiting: list[_Waiting] = []
+        self._wake = asyncio.Event()
+        self._stopping = self._ran = False
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
+
+    async def commit(self, events: Events) -> None:
+        """Return once EVENTS are committed; `LedgerUnavailable` when they could not be.
+        An empty EVENTS proves the ledger takes writes (the health check)."""
+        if self._stopping:
+            raise LedgerUnavailable("the receiver is stopping")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(events, future))
+        self._wake.set()
+        await future
+
+    async def run(self) -> None:
+        """The writer task: commit what waits, batch after batch, and reconcile now and
+        then, until `stop`; then close the ledger."""
+        loop = asyncio.get_running_loop()
+        next_reconcile = time.monotonic() + RECONCILE_EVERY_S
+        self._ran = True
+        try:
+            while not (self._stopping and not self._waiting):
+                with contextlib.suppress(TimeoutError):
+                    timeout = max(0.0, next_reconcile - time.monotonic())
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                self._wake.clear()
+                if self._waiting:
+                    await asyncio.sleep(BATCH_GATHER_S)
+                    batch = self._take()
+                    failures = await loop.run_in_executor(self._thread, self._commit, batch)
+                    _settle(batch, failures)
+                if time.monotonic() >= next_reconcile:
+                    await loop.run_in_executor(self._thread, self._reconcile)
+                    next_reconcile = time.monotonic() + RECONCILE_EVERY_S
+        finally:
+            await loop.run_in_executor(self._thread, self._ledger.close)
+            self._thread.shutdown(wait=False)
+
+    def stop(self) -> None:
+        """Take no more requests: `run` commits those waiting, closes the ledger and ends."""
+        self._stopping = True
+        self._wake.set()
+
+    def close(self) -> None:
+        """Close the ledger if `run` never ran (a receiver that could not start)."""
+        if not self._ran:
+            self._ledger.close()
+            self._thread.shutdown(wait=False)
+
+    def _take(self) -> list[_Waiting]:
+        """The waiting requests, up to BATCH_MAX_EVENTS events (the rest wait their turn)."""
+        size = count = 0
+        while count < len(self._waiting) and size < BATCH_MAX_EVENTS:
+            size += len(self._waiting[count].events)
+            count += 1
+        batch, self._waiting = self._waiting[:count], self._waiting[count:]
+        if self._waiting:
+            self._wake.set()
+        return batch
+
+    # ---- in the writer thread -----------------------------------------------------------
+
+    def _commit(self, batch: list[_Waiting]) -> list[Exception | None]:
+        """Write BATCH in one transaction; what went wrong for each request (None: ok)."""
+        try:
+            self._apply(batch)
+        except LedgerUnavailable as error:
+            return [error] * len(batch)
+        except Exception as error:  # LedgerError, or a bug: Meta will retry, we go on
+            self._ledger.failed(error, len(batch))
+            if len(batch) == 1:
+                return [LedgerUnavailable(str(error))]
+            return self._commit_each(batch)
+        return [None] * len(batch)
+
+    def _commit_each(self, batch: list[_Waiting]) -> list[Exception | None]:
+        failures: list[Exception | None] = []
+        for i, item in enumerate(batch):
+            try:
+                self._apply([item])
+            except LedgerUnavailable as error:
+                return failures + [error] * (len(batch) - i)
+            except Exception as error:
+                self._ledger.failed(error, 1)
+                failures.append(LedgerUnavailable(str(error)))
+            else:
+                failures.append(None)
+        return failures
+
+    def _apply(self, batch: Sequence[_Waiting]) -> None:
+        if len(batch) == 1:
+            events = batch[0].events
+        else:
+            events = Events()
+            for item in batch:
+                events.extend(item.events)
+        applied = self._ledger.open().apply_events(events)
+        self._tally.applied(applied)
+        self._held(applied.held)
+
+    def _reconcile(self) -> None:
+        try:
+            applied = self._ledger.open().reconcile()
+        except LedgerUnavailable:
+            return
+        except Exception as error:
+            self._ledger.failed(error, 0)
+            return
+        if applied.matched:
+            self._tally.applied(applied, later=True)
+            self._held(applied.held)
+
+    def _held(self, campaigns: list[str]) -> None:
+        for campaign in campaigns:  # at once, not with the next counts: its runs stop
+            self._note("held", {"campaign": campaign})
+
+
+class _Ledger:
+    """The writer's connection: opened afresh after a failure, not more than once per
+    REOPEN_PAUSE_S (used by the writer thread only)."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        open_again: Callable[[], Journal],
+        note: Callable[[str, dict[str, object]], None],
+    ):
+        self._journal: Journal | None = journal
+        self._open_again, self._note = open_again, note
+        self._tried_at = time.monotonic()
+
+    def open(self) -> Journal:
+        """The open ledger; `LedgerUnavailable` when it cannot be opened now."""
+        if self._journal is not None:
+            return self._journal
+        if time.monotonic() - self._tried_at < REOPEN_PAUSE_S:
+            raise LedgerUnavailable("the ledger is being opened again")
+        self._tried_at = time.monotonic()
+        try:
+            self._journal = self._open_again()
+        except CampaignError as error:
+            message = error.problems[0].message if error.problems else str(error)
+            self._note("ledger-error", {"error": message})
+            raise LedgerUnavailable(message) from None
+        self._note("ledger-reopened", {})
+        return self._journal
+
+    def failed(self, error: Exception, requests: int) -> None:
+        """Note ERROR and drop the connection: it may be lost, or left in a transaction."""
+        said = str(error) if isinstance(error, LedgerError) else f"{type(error).__name__}: {error}"
+        self._note("ledger-error", {"requests": requests, "error": said})
+        self.close()
+        self._tried_at = time.monotonic() - REOPEN_PAUSE_S  # the first reopen is at once
+
+    def close(self) -> None:
+        """Close the connection (committing nothing more: every batch commits itself)."""
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            with contextlib.suppress(Exception):
+                journal.close()
+
+
+def _settle(batch: Sequence[_Waiting], failures: Sequence[Exception | None]) -> None:
+    """Answer BATCH's requests (on the event loop): their events are committed, or not."""
+    for item, failure in zip(batch, failures, strict=True):
+        if item.future.done():  # the client went away
+            continue
+        if failure is None:
+            item.future.set_result(None)
+        else:
+            item.future.set_exception(failure)
