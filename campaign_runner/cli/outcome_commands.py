@@ -4,6 +4,8 @@ parses its options and calls one core function, like the commands in `commands`.
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from campaign_runner.cli.commands import main
@@ -40,6 +42,29 @@ def webhook(host, port, state, quiet):
     from campaign_runner.webhooks.receiver import ReceiverConfig, serve
 
     serve(ReceiverConfig(host=host, port=port, state=state, quiet=quiet), _log_line)
+
+
+@main.command()
+@click.argument("source", metavar="FILE|-")
+@state_option
+@reports_errors
+def ingest(source, state):
+    """Write the webhook payloads of FILE (JSON Lines: one payload a line, as a gateway or
+    proxy logs them; `-` reads stdin) to the ledger, for when the webhook endpoint belongs
+    to another system. Lines that cannot be read are listed as FILE:LINE and skipped;
+    ingesting a file again changes nothing.
+
+    Exit 0 when every line was read, 1 when some lines or payload parts were skipped, 2
+    when the file or the ledger cannot be opened, 3 when the ledger failed on the way.
+    """
+    from campaign_runner.webhooks.ingest import ingest as ingest_file
+
+    result = ingest_file(source, state, lambda line: click.echo(line, err=True))
+    click.echo(result.summary())
+    note = result.skipped_note()
+    if note:
+        click.echo(note, err=True)
+    sys.exit(result.exit_code)
 
 
 # ---- report ------------------------------------------------------------------------------

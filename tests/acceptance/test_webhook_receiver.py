@@ -22,17 +22,16 @@ from pathlib import Path
 import httpx
 import pytest
 from helpers import cli, env_for, write_campaign
+from webhook_builders import ANA, BRUNO, CAMPAIGN, CARLA, T0, outcomes, payload, sent, status
 
 from campaign_runner.ledger import open_ledger, state_from
-from campaign_runner.ledger.sqlite import SQLiteJournal, ledger_path
+from campaign_runner.ledger.sqlite import ledger_path
 from campaign_runner.webhooks.batcher import RECONCILE_EVERY_S
 from campaign_runner.webhooks.receiver import MAX_BODY_BYTES
 from campaign_runner.webhooks.signature import sign
 
 SECRET = "app-secret-3f9a1c77e2"
 TOKEN = "verify-token-b81d0e"
-CAMPAIGN = "black-friday"
-ANA, BRUNO, CARLA = "+5511948489500", "+5521987654321", "+5531991234567"
 _LISTEN = re.compile(r"webhook start listen=http://127\.0\.0\.1:(\d+)/webhook ")
 
 
@@ -127,49 +126,6 @@ def _port_of(receiver: Receiver) -> int:
     raise AssertionError(f"no start line: {receiver.log()}")
 
 
-def sent(state: Path, *deliveries: tuple[str, str, str], campaign: str = CAMPAIGN) -> None:
-    """Record DELIVERIES (key, phone, wamid) as a run does: marked, then sent with a wamid."""
-    journal = SQLiteJournal(ledger_path(state), campaign)
-    try:
-        journal.mark_sending(
-            [(key, row, phone) for row, (key, phone, _) in enumerate(deliveries, 1)], "run-1"
-        )
-        for key, _, wamid in deliveries:
-            journal.record(key, "sent", message_id=wamid, http_status=200)
-        journal.flush()
-    finally:
-        journal.close()
-
-
-def status(wamid: str, word: str, at: int, phone: str, code: int | None = None) -> dict:
-    item: dict = {"id": wamid, "status": word, "timestamp": str(at), "recipient_id": phone[1:]}
-    if code is not None:
-        item["errors"] = [{"code": code, "title": f"error {code}"}]
-    if word != "failed":
-        item["pricing"] = {"billable": True, "pricing_model": "CBP", "category": "marketing"}
-    return item
-
-
-def payload(*statuses: dict, **value: object) -> dict:
-    """A webhook as Meta posts it, with STATUSES (and other VALUE fields)."""
-    change = {"value": {"messaging_product": "whatsapp", "statuses": list(statuses), **value}}
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "102290129340398", "changes": [{**change, "field": "messages"}]}],
-    }
-
-
-def outcomes(state: Path | str, *keys: str, campaign: str = CAMPAIGN) -> dict[str, str]:
-    """Each key's final outcome word, read from the ledger."""
-    journal = open_ledger(state_from(str(state)), readonly=True)
-    assert journal is not None
-    try:
-        found = journal.outcomes_of(campaign, list(keys))
-        return {key: found[key].final for key in keys}
-    finally:
-        journal.close()
-
-
 def ledger_rows(state: Path) -> dict[str, list[tuple]]:
     """What the outcome tables hold, to compare before and after a refused request."""
     with sqlite3.connect(ledger_path(state)) as db:
@@ -178,9 +134,6 @@ def ledger_rows(state: Path) -> dict[str, list[tuple]]:
             for table in ("deliveries", "unmatched_statuses", "replies", "preferences")
             + ("suppressions", "holds")
         }
-
-
-T0 = 1_790_000_000  # 2026-09-21, Unix seconds as Meta sends them
 
 
 # ---- the subscription handshake ----------------------------------------------------------
