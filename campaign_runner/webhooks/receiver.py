@@ -14,25 +14,31 @@ recorded, and the answer is 200 (Meta would only post the same payload again). N
 here ever logs a body, a signature, the app secret or the verify token: uvicorn's access
 log (which shows query strings, the verify token among them) is off. SIGTERM or Ctrl-C:
 stop accepting, answer the requests in flight, commit, close the ledger, exit 0.
+
+Speed (3,000 statuses/s on one core is the target, issue 14): POST /webhook is plain ASGI
+in front of the Starlette application (which serves the rest), uvicorn runs on uvloop
+with httptools, and the cycle collector runs rarely (`_collect_less`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from campaign_runner.errors import CampaignInvalid, Problem, printable
 from campaign_runner.ledger import Journal, open_ledger, state_from
@@ -56,6 +62,7 @@ MAX_PROBLEMS_LOGGED = 5  # per request; the rest are counted
 MAX_CONNECTIONS = 1_000  # connections and requests at once; more are answered 503
 GRACE_S = 10  # at shutdown, how long requests in flight may take to be answered
 BACKLOG = 2_048
+GC_GEN0_THRESHOLD = 20_000  # allocations between two young collections (Python: 700)
 
 Log = Callable[[str, dict[str, object]], None]  # an event word and its fields
 
@@ -111,16 +118,16 @@ class Receiver:
         self.commit, self.tally, self.notes = commit, tally, notes
         self._start = start
 
-    def app(self) -> Starlette:
-        """The Starlette application serving the routes."""
-        return Starlette(
+    def app(self) -> ASGIApp:
+        """The application: Starlette serving the routes, with POST /webhook in front."""
+        starlette = Starlette(
             routes=[
                 Route(WEBHOOK_PATH, self.handshake, methods=["GET"]),
-                Route(WEBHOOK_PATH, self.receive, methods=["POST"]),
                 Route(HEALTH_PATH, self.health, methods=["GET"]),
             ],
             lifespan=self.lifespan,
         )
+        return _PostInFront(starlette, self.receive)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -141,30 +148,31 @@ class Receiver:
     async def handshake(self, request: Request) -> Response:
         """Meta's subscription check: echo the challenge to the holder of the verify token."""
         if self._verify_token is None:
-            self.notes.now_and_then("handshake-refused", _NO_TOKEN, _peer(request))
+            self.notes.now_and_then("handshake-refused", _NO_TOKEN, _peer(request.scope))
             return PlainTextResponse("refused\n", status_code=403)
         answer = challenge_answer(request.query_params, self._verify_token)
         if answer is None:
             why = "not hub.mode=subscribe with the verify token and a hub.challenge"
-            self.notes.now_and_then("handshake-refused", why, _peer(request))
+            self.notes.now_and_then("handshake-refused", why, _peer(request.scope))
             return PlainTextResponse("refused\n", status_code=403)
-        self.notes.line("handshake", {"answered": "challenge", **_peer(request)})
+        self.notes.line("handshake", {"answered": "challenge", **_peer(request.scope)})
         return PlainTextResponse(answer)
 
-    async def receive(self, request: Request) -> Response:
-        """A signed payload: its events in the ledger, then 200 (see the module's docstring)."""
-        body = await _body_within(request, MAX_BODY_BYTES)
+    async def receive(self, scope: Scope, receive: Receive) -> int:
+        """A signed payload (POST): its events in the ledger, then 200; else the status
+        that refuses it (see the module's docstring)."""
+        length, header = _headers_of(scope)
+        body = await _body_within(receive, length, MAX_BODY_BYTES)
         if body is None:
-            return self._refused(request, 413, f"body larger than {MAX_BODY_BYTES} bytes")
-        header = request.headers.get(SIGNATURE_HEADER)
+            return self._refused(scope, 413, f"body larger than {MAX_BODY_BYTES} bytes")
         if not header:
-            return self._refused(request, 401, f"no {SIGNATURE_HEADER} header")
+            return self._refused(scope, 401, f"no {SIGNATURE_HEADER} header")
         if not signature_valid(body, header, self._secret):
-            return self._refused(request, 403, _BAD_SIGNATURE)
+            return self._refused(scope, 403, _BAD_SIGNATURE)
         try:
             doc = json.loads(body)
         except (ValueError, RecursionError):
-            return self._refused(request, 400, "signed, but the body is not JSON")
+            return self._refused(scope, 400, "signed, but the body is not JSON")
         events = parse_payload(doc)
         self.tally.read(events)
         self._problems(events.problems)
@@ -172,8 +180,8 @@ class Receiver:
             try:
                 await self.commit.commit(events)
             except LedgerUnavailable:
-                return Response(status_code=503)  # logged by the writer; Meta retries
-        return Response(status_code=200)
+                return 503  # logged by the writer; Meta retries
+        return 200
 
     async def health(self, request: Request) -> Response:
         """200 when the ledger takes a (empty) write now, else 503."""
@@ -183,10 +191,10 @@ class Receiver:
             return PlainTextResponse("the ledger is unavailable\n", status_code=503)
         return PlainTextResponse("ok\n")
 
-    def _refused(self, request: Request, status: int, why: str) -> Response:
+    def _refused(self, scope: Scope, status: int, why: str) -> int:
         self.tally.refuse()
-        self.notes.now_and_then("refused", why, {"answer": status, **_peer(request)})
-        return Response(status_code=status)
+        self.notes.now_and_then("refused", why, {"answer": status, **_peer(scope)})
+        return status
 
     def _problems(self, problems: list[str]) -> None:
         for problem in problems[:MAX_PROBLEMS_LOGGED]:
@@ -215,25 +223,59 @@ _BAD_SIGNATURE = (
 )
 
 
-def _peer(request: Request) -> dict[str, object]:
-    return {"from": request.client.host} if request.client else {}
+def _peer(scope: Scope) -> dict[str, object]:
+    client = scope.get("client")
+    return {"from": client[0]} if client else {}
 
 
-async def _body_within(request: Request, limit: int) -> bytes | None:
+class _PostInFront:
+    """POST /webhook answered as plain ASGI before Starlette's layers (its error and
+    exception middleware, router, Request and Response: measured ~60 us a request, a fifth
+    of the budget at 3,000 POSTs/s on one core); everything else is Starlette's."""
+
+    def __init__(self, app: ASGIApp, take: Callable[[Scope, Receive], Awaitable[int]]):
+        self._app, self._take = app, take
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != WEBHOOK_PATH or scope["method"] != "POST":
+            await self._app(scope, receive, send)
+            return
+        status = await self._take(scope, receive)
+        await send({"type": "http.response.start", "status": status, "headers": _NO_BODY})
+        await send({"type": "http.response.body", "body": b""})
+
+
+_NO_BODY = [(b"content-length", b"0")]
+_SIGNATURE_NAME = SIGNATURE_HEADER.lower().encode("latin-1")
+
+
+def _headers_of(scope: Scope) -> tuple[bytes | None, str | None]:
+    """The request's Content-Length and signature headers (raw, as ASGI gives them)."""
+    length = signature = None
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            length = value
+        elif name == _SIGNATURE_NAME:
+            signature = value.decode("latin-1")
+    return length, signature
+
+
+async def _body_within(receive: Receive, declared: bytes | None, limit: int) -> bytes | None:
     """The raw body, or None when it is (or says it is) larger than LIMIT bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
     chunks, size = [], 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
-    except ClientDisconnect:
-        return b""  # nobody reads the answer; an empty body is refused as unsigned
-    return b"".join(chunks)
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            return b""  # nobody reads the answer; an empty body is refused as unsigned
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class _Server(uvicorn.Server):
@@ -269,7 +311,8 @@ def serve(config: ReceiverConfig, log: Log) -> None:
     notes, tally = Notes(log, config.quiet), Tally()
     journal = open_ledger(state, readonly=False)
     assert journal is not None  # not read-only: created when missing
-    commit = GroupCommit(journal, lambda: _reopened(state), tally, notes.notice)
+    reopen = lambda: _reopened(state)  # noqa: E731
+    commit = GroupCommit(journal, reopen, tally, notes.notice, in_thread=state.url is not None)
     try:
         sock = _listen(config.host, config.port)
         host, port = sock.getsockname()[:2]
@@ -279,6 +322,7 @@ def serve(config: ReceiverConfig, log: Log) -> None:
         }
         receiver = Receiver(secret, verify_token, commit, tally, notes, start)
         server = _Server(_uvicorn_config(receiver.app()))
+        _collect_less()
         with contextlib.closing(sock):
             server.run(sockets=[sock])
     finally:
@@ -292,11 +336,19 @@ _NO_SECRET = (
 )
 
 
-def _uvicorn_config(app: Starlette) -> uvicorn.Config:
+def _collect_less() -> None:
+    """Spare the cycle collector the objects of start-up (frozen), and run it less often:
+    each request makes many short-lived objects, freed by reference counting anyway
+    (measured: ~15% less CPU a request, and no pauses in the answer times)."""
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+
+
+def _uvicorn_config(app: ASGIApp) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         http="httptools",
-        loop="asyncio",
+        loop="auto",  # uvloop (a dependency, not on Windows): ~25% less CPU a request
         lifespan="on",
         log_config=None,
         log_level="warning",
