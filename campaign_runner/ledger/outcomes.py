@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from campaign_runner.ledger.base import now
@@ -37,6 +38,12 @@ OUTCOMES_VERSION = 5  # the migration that created these tables and columns
 CHUNK = 500  # wamids looked up together: one query per chunk
 UNMATCHED_KEPT = timedelta(days=30)  # Meta keeps a message for 30 days: no status comes later
 _OUTCOME_COLUMNS = [f.name for f in fields(Outcome)]
+_outcome_columns = attrgetter(*_OUTCOME_COLUMNS)
+_UPDATE_OUTCOME = (
+    "UPDATE deliveries SET outcome=?, reached=?, sent_at=?, delivered_at=?, read_at=?,"
+    " failed_at=?, failure_code=?, failure_title=?, failure_details=?, pricing_category=?"
+    " WHERE campaign=? AND key=?"
+)
 _STORED = (
     "reached, sent_at, delivered_at, read_at, failed_at, failure_code, failure_title,"
     " failure_details, pricing_category"
@@ -166,17 +173,35 @@ class OutcomeTables(RulesTables):
         wamids = list(by_wamid)
         for start in range(0, len(wamids), CHUNK):
             chunk = wamids[start : start + CHUNK]
-            known = self._deliveries_by_wamid(db, chunk)
-            for wamid in chunk:
-                if wamid in known:
-                    applied.matched += len(by_wamid[wamid])
-                    for delivery in known[wamid]:
-                        self._merge_into(db, delivery, by_wamid[wamid], applied)
-                elif (found := self._by_callback(db, wamid, by_wamid[wamid])) is not None:
-                    applied.matched += len(by_wamid[wamid])
-                    self._merge_into(db, found, by_wamid[wamid], applied)
-                elif keep_unmatched:
-                    self._keep_unmatched(db, by_wamid[wamid], applied)
+            changed = self._apply_chunk(db, chunk, by_wamid, applied, keep_unmatched)
+            if changed:  # one statement for the chunk: one round trip on PostgreSQL, not one each
+                db.executemany(self._sql(_UPDATE_OUTCOME), changed)
+
+    def _apply_chunk(
+        self,
+        db: Any,
+        chunk: Sequence[str],
+        by_wamid: dict[str, list[StatusUpdate]],
+        applied: Applied,
+        keep_unmatched: bool,
+    ) -> list[tuple]:
+        """The outcome rows the statuses of the wamids CHUNK change (`_UPDATE_OUTCOME`'s
+        parameters); their consequences and the statuses kept aside are written meanwhile."""
+        known = self._deliveries_by_wamid(db, chunk)
+        changed: list[tuple | None] = []
+        for wamid in chunk:
+            updates = by_wamid[wamid]
+            if wamid in known:
+                deliveries = known[wamid]
+            elif (found := self._by_callback(db, wamid, updates)) is not None:
+                deliveries = [found]
+            else:
+                if keep_unmatched:
+                    self._keep_unmatched(db, updates, applied)
+                continue
+            applied.matched += len(updates)
+            changed.extend(self._merge_into(db, one, updates, applied) for one in deliveries)
+        return [row for row in changed if row is not None]
 
     def _deliveries_by_wamid(self, db: Any, wamids: Sequence[str]) -> dict[str, list[tuple]]:
         where, params = self._among("message_id", wamids)
@@ -220,25 +245,20 @@ class OutcomeTables(RulesTables):
 
     def _merge_into(
         self, db: Any, delivery: tuple, updates: list[StatusUpdate], applied: Applied
-    ) -> None:
+    ) -> tuple | None:
+        """The parameters of DELIVERY's `_UPDATE_OUTCOME` once UPDATES are merged in (its
+        consequences written), or None when nothing changed."""
         _wamid, campaign, key, phone, sent_at, *stored = delivery
         old = Outcome(*stored)
         new = old
         for update in updates:
             new = merge(new, update)
         if new == old:
-            return  # a duplicate, or older news: nothing moves backwards
+            return None  # a duplicate, or older news: nothing moves backwards
         applied.changed += 1
-        db.execute(
-            self._sql(
-                "UPDATE deliveries SET outcome=?, reached=?, sent_at=?, delivered_at=?,"
-                " read_at=?, failed_at=?, failure_code=?, failure_title=?, failure_details=?,"
-                " pricing_category=? WHERE campaign=? AND key=?"
-            ),
-            (new.final, *(getattr(new, name) for name in _OUTCOME_COLUMNS), campaign, key),
-        )
         if old.failed_at is None and new.failed_at is not None:
             self._consequences(db, (campaign, phone, str(sent_at)), new, applied)
+        return (new.final, *_outcome_columns(new), campaign, key)
 
     def _consequences(
         self, db: Any, delivery: tuple[str, str | None, str], outcome: Outcome, applied: Applied
