@@ -216,6 +216,7 @@ def _write(
             )
         ) from None
     (result.counts.later if later else result.counts.applied).add(applied)
+    result.counts.commits += not later
 
 
 def _at(result: Ingested, number: int, what: str) -> str:

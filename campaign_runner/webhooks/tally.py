@@ -10,6 +10,7 @@ the receiver's log lines and ingest's summary show the same fields.
     replies, preferences   inbound messages and marketing opt-outs/opt-ins kept
     suppressed   numbers put on the suppression list
     held         campaigns held back (a paused template), by name
+    commits      ledger transactions that wrote them (group commit: many payloads each)
     problems     payload parts that could not be read (each logged with its JSON path)
     refused      requests refused before reading (bad signature, too large, not JSON)
 """
@@ -32,6 +33,7 @@ class Counts:
     ignored: int = 0
     problems: int = 0
     refused: int = 0
+    commits: int = 0
     applied: Applied = field(default_factory=Applied)
     later: Applied = field(default_factory=Applied)  # what reconcile matched
 
@@ -59,6 +61,7 @@ class Counts:
             "preferences": self.applied.preferences,
             "suppressed": len(set(self.applied.suppressed + self.later.suppressed)),
             "held": ",".join(held) if held else "none",
+            "commits": self.commits,
             "problems": self.problems,
             **({"ignored": self.ignored} if self.ignored else {}),
             **({"refused": self.refused} if self.refused else {}),
@@ -87,6 +90,7 @@ class Tally:
         """What one commit (or, LATER, one reconcile) did to the ledger."""
         with self._lock:
             (self._counts.later if later else self._counts.applied).add(applied)
+            self._counts.commits += not later
 
     def take(self) -> Counts:
         """The counts since the last `take`, and start afresh."""

@@ -51,7 +51,7 @@ def test_a_good_file_is_ingested_and_summed_up(state, tmp_path):
     assert done.stdout == (
         f"ingested 4 line(s) from {file}: payloads=4 statuses=4 matched=4 changed=3 "
         "kept_aside=0 matched_later=0 replies=0 preferences=0 suppressed=1 held=none "
-        "problems=0\n"
+        "commits=1 problems=0\n"
     )
     assert done.stderr == ""
     assert outcomes(state, "k1", "k2", "k3") == {"k1": "delivered", "k2": "failed", "k3": "read"}
@@ -167,6 +167,7 @@ def test_a_file_over_several_batches_is_all_ingested(state, tmp_path, monkeypatc
     done = ingest(file, state)
     assert done.exit_code == 1
     assert " payloads=5 statuses=5 matched=5 changed=3 " in done.stdout
+    assert " commits=3 " in done.stdout  # 2 + 2 + 1 lines
     assert outcomes(state, "k1", "k2", "k3") == {"k1": "delivered", "k2": "failed", "k3": "read"}
 
 
