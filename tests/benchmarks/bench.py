@@ -6,6 +6,7 @@ Run by hand, never by CI (pytest does not collect this folder):
     python tests/benchmarks/bench.py --quick         # smaller sizes, under a minute
     python tests/benchmarks/bench.py --only dry-run,sequential --json figures.json
     sudo python tests/benchmarks/bench.py --install-nginx   # apt-get install nginx-light first
+    python tests/benchmarks/bench.py --only webhook  # Meta's status webhooks (issue 14)
 
 Every measured run is the real command, `python -m campaign_runner run ...`, in its own
 process with a fresh --state folder; throughput is read from the runner's own JSON summary
@@ -40,10 +41,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 BARE_LOOP = HERE / "bare_loop.py"
+WEBHOOK_LOAD = HERE / "webhook_load.py"
 EXAMPLE = REPO / "campaigns" / "abandoned-cart.yaml"
 APIKEY_ENV = "BENCH_APIKEY"
 APIKEY = "bench-key"
-SECTIONS = ("help", "dry-run", "sequential", "plan", "concurrency", "postgres", "nginx")
+SECTIONS = ("help", "dry-run", "sequential", "plan", "concurrency", "postgres", "nginx", "webhook")
 NGINX_ANSWER = (
     '{"messaging_product":"whatsapp","contacts":[{"input":"+5511","wa_id":"5511"}],'
     '"messages":[{"id":"wamid.BENCH"}]}'
@@ -63,6 +65,10 @@ TWO_WORKERS_MIN_RATIO = 1.8  # issue 13: two workers at concurrency 16 against o
 PLAN_MAX_EXTRA_CPU = 0.10  # issue 12: plan + send at most 10% more CPU per message than before
 # The last commit before the plan (issue 12): `run` then rendered each row as it sent it.
 PLAN_BASELINE = "37dfd3e3de84466a667f09a3956dfcc32d39b446"
+WEBHOOK_MIN_PER_S = 3_000  # issue 14: statuses/s into the SQLite ledger (3 per message at 1,000/s)
+WEBHOOK_P99_MAX_MS = 50  # issue 14: the 99th-percentile answer, at that rate
+WEBHOOK_CONNECTIONS = 64  # keep-alive connections to the receiver, as many as Meta may open
+WEBHOOK_SECRET = "bench-app-secret"
 BUSY_LOAD = 0.5  # a 1-minute load average above this means something else is running
 
 NAMES = (
@@ -92,6 +98,7 @@ class Sizes:
     repeats: int
     latency: dict[int, int]  # concurrency -> messages, against the sandbox with 50 ms latency
     nginx: dict[int, int]  # concurrency -> messages, against nginx
+    webhook: int  # messages sent (3 statuses each): half as fast as it takes, half paced
 
 
 FULL = Sizes(
@@ -100,6 +107,7 @@ FULL = Sizes(
     repeats=3,
     latency={1: 200, 8: 1_600, 64: 10_000, 256: 10_000},
     nginx={1: 4_000, 8: 8_000, 64: 10_000, 256: 10_000},
+    webhook=20_000,
 )
 QUICK = Sizes(
     dry_run=(10_000, 30_000, 100_000),
@@ -107,6 +115,7 @@ QUICK = Sizes(
     repeats=2,
     latency={1: 40, 8: 240, 64: 2_000, 256: 2_000},
     nginx={1: 600, 8: 1_000, 64: 2_000, 256: 2_000},
+    webhook=4_000,
 )
 
 
@@ -183,8 +192,11 @@ class Processes:
         cpu = usage.ru_utime + usage.ru_stime
         return Child(proc.returncode, wall, cpu, usage.ru_maxrss / 1024, out, err)
 
-    def start(self, argv: list[str], name: str) -> subprocess.Popen:
-        """Start a server in the background; its output goes nowhere (it logs every request)."""
+    def start(
+        self, argv: list[str], name: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
+        """Start a server in the background (in ENV, default the bench's); its output goes
+        nowhere (it logs every request)."""
         err = self.folder / f"{name}.err"
         with open(err, "wb") as err_file:
             proc = subprocess.Popen(
@@ -193,7 +205,7 @@ class Processes:
                 stdout=subprocess.DEVNULL,
                 stderr=err_file,
                 cwd=self.folder,
-                env=self.env,
+                env=env or self.env,
                 start_new_session=True,
             )
         self.alive.append(proc)
@@ -989,6 +1001,166 @@ class Bench:
         )
         self.results["nginx"] = figures
 
+    # -- issue 14: Meta's status webhooks ---------------------------------------------------
+
+    def webhook(self) -> None:
+        """`campaign webhook` taking signed status webhooks (one status a POST, as Meta
+        sends them) into a SQLite ledger, from another process; and `campaign ingest` of
+        a file of the same payloads."""
+        messages = self.sizes.webhook
+        half = messages // 2
+        pristine = self.folder / "webhook-ledger"
+        self._load(["ledger", "--state", str(pristine), "--messages", str(messages)], 300)
+        state = self.folder / "webhook-state"
+        shutil.copytree(pristine, state)
+        env = {**self.procs.env, "WHATSAPP_APP_SECRET": WEBHOOK_SECRET}
+        port = free_port()
+        argv = [sys.executable, "-m", "campaign_runner", "webhook", "--quiet"]
+        self.gateway = self.procs.start(
+            [*argv, "--port", str(port), "--state", str(state)], "webhook", env
+        )
+        try:
+            err = self.folder / "webhook.err"
+            wait_until_up(self.gateway, port, "/healthz", "campaign webhook", err)
+            post = ["post", "--port", str(port), "--secret", WEBHOOK_SECRET]
+            post += ["--connections", str(WEBHOOK_CONNECTIONS)]
+            fastest = self._post(post + ["--first", "0", "--messages", str(half)])
+            rest = ["--first", str(half), "--messages", str(messages - half)]
+            paced = self._post(post + rest + ["--rate", str(WEBHOOK_MIN_PER_S)])
+        finally:
+            self.stop_gateway()
+        read = _outcomes(state).get("read", 0)
+        if read != messages:
+            raise BenchError(f"{read} of {messages} deliveries were read in the ledger")
+        ingested = self._ingest(pristine, messages)
+        self._webhook_table(messages, fastest, paced, ingested)
+
+    def _load(self, args: list[str], timeout_s: float) -> dict:
+        """webhook_load.py ARGS in its own process; its JSON line."""
+        child = self.procs.run([sys.executable, str(WEBHOOK_LOAD), *args], timeout_s)
+        try:
+            figures = json.loads(child.stdout.read_text())
+        except ValueError:
+            figures = None
+        if child.returncode != 0 or not figures:
+            raise BenchError(
+                f"webhook_load.py {args[0]} exited with {child.returncode}:\n{child.tail()}"
+            )
+        figures["_child"] = child
+        return figures
+
+    def _post(self, args: list[str]) -> dict:
+        """One load run against the receiver: statuses/s, answer times, CPU on both sides."""
+        before = cpu_seconds(self.gateway)
+        figures = self._load(args, 900)
+        receiver_cpu = cpu_seconds(self.gateway) - before
+        child = figures.pop("_child")
+        if figures["ok"] != figures["posted"]:
+            raise BenchError(f"the receiver did not answer 200 to every POST: {figures}")
+        seconds = figures["seconds"]
+        return {
+            **figures,
+            "per_s": figures["posted"] / seconds,
+            **self._cpu_shares(child, receiver_cpu, seconds),
+            "receiver_cpu_us_per_status": round(1e6 * receiver_cpu / figures["posted"], 1),
+        }
+
+    def _ingest(self, pristine: Path, messages: int) -> dict:
+        """`campaign ingest` of the same statuses (3 a message) into a fresh copy of the ledger."""
+        state = self.folder / "ingest-state"
+        shutil.copytree(pristine, state)
+        file = self.folder / "webhooks.jsonl"
+        self._load(["file", "--out", str(file), "--messages", str(messages)], 300)
+        argv = [sys.executable, "-m", "campaign_runner", "ingest", str(file), "--state", str(state)]
+        child = self.procs.run(argv, 900)
+        if child.returncode != 0:
+            raise BenchError(f"campaign ingest exited with {child.returncode}:\n{child.tail()}")
+        read = _outcomes(state).get("read", 0)
+        if read != messages:
+            raise BenchError(f"ingest: {read} of {messages} deliveries were read in the ledger")
+        statuses = 3 * messages
+        return {
+            "statuses": statuses,
+            "wall_s": round(child.wall_s, 3),
+            "per_s": statuses / child.wall_s,
+            "cpu_pct": round(100 * child.cpu_s / child.wall_s, 1),
+            "peak_rss_mb": round(child.peak_rss_mb, 1),
+        }
+
+    def _webhook_table(self, messages: int, fastest: dict, paced: dict, ingested: dict) -> None:
+        def answer_times(run: dict) -> list[str]:
+            return [f"{run['p50_ms']:.1f}", f"{run['p99_ms']:.1f}"]
+
+        rows = [
+            [
+                f"webhook, as fast as it answers ({WEBHOOK_CONNECTIONS} connections)",
+                f"{fastest['posted']:,}",
+                f"{fastest['per_s']:,.0f}",
+                *answer_times(fastest),
+                f"{fastest['cpu_pct']:.0f}% / {fastest['gateway_cpu_pct']:.0f}%",
+                f">= {WEBHOOK_MIN_PER_S:,}/s",
+                self.check(
+                    f"campaign webhook into SQLite: >= {WEBHOOK_MIN_PER_S:,} statuses/s",
+                    f"{fastest['per_s']:,.0f} statuses/s",
+                    fastest["per_s"] >= WEBHOOK_MIN_PER_S,
+                ),
+            ],
+            [
+                f"webhook, {WEBHOOK_MIN_PER_S:,} POSTs/s due (open loop)",
+                f"{paced['posted']:,}",
+                f"{paced['per_s']:,.0f}",
+                *answer_times(paced),
+                f"{paced['cpu_pct']:.0f}% / {paced['gateway_cpu_pct']:.0f}%",
+                f"p99 < {WEBHOOK_P99_MAX_MS} ms",
+                self.check(
+                    f"campaign webhook at {WEBHOOK_MIN_PER_S:,}/s: p99 answer "
+                    f"< {WEBHOOK_P99_MAX_MS} ms",
+                    f"{paced['p99_ms']:.1f} ms",
+                    paced["p99_ms"] < WEBHOOK_P99_MAX_MS,
+                ),
+            ],
+            [
+                "ingest FILE (whole command)",
+                f"{ingested['statuses']:,}",
+                f"{ingested['per_s']:,.0f}",
+                "-",
+                "-",
+                f"{ingested['cpu_pct']:.0f}% / -",
+                f">= {WEBHOOK_MIN_PER_S:,}/s",
+                self.check(
+                    f"campaign ingest into SQLite: >= {WEBHOOK_MIN_PER_S:,} statuses/s",
+                    f"{ingested['per_s']:,.0f} statuses/s",
+                    ingested["per_s"] >= WEBHOOK_MIN_PER_S,
+                ),
+            ],
+        ]
+        print_table(
+            f"7. Meta's status webhooks into the SQLite ledger ({messages:,} deliveries, "
+            "sent + delivered + read each)",
+            [
+                "way in",
+                "statuses",
+                "statuses/s",
+                "p50 ms",
+                "p99 ms",
+                "CPU gen/receiver",
+                "target",
+                "",
+            ],
+            rows,
+            notes=[
+                "one status per signed POST, from webhook_load.py in its own process (raw "
+                "HTTP/1.1 on asyncio, requests signed before the clock starts); answer times "
+                "from the request's write (paced: from when it was due) to its 200; CPU: "
+                "the generator's and the receiver's, as shares of one core",
+                f"receiver CPU per status: {fastest['receiver_cpu_us_per_status']:.0f} us "
+                f"(as fast as it answers), {paced['receiver_cpu_us_per_status']:.0f} us (paced)",
+                "ingest: statuses / the command's wall time, start-up and reconcile included",
+                "every delivery is checked `read` in the ledger after each way in",
+            ],
+        )
+        self.results["webhook"] = {"fastest": fastest, "paced": paced, "ingest": ingested}
+
 
 # ---- nginx ---------------------------------------------------------------------------------
 
@@ -1073,6 +1245,14 @@ CPU_NOTE = (
     "CPU = share of one core while sending, client (≈: its start-up taken off) / server; "
     "a client near 100% is CPU-bound"
 )
+
+
+def _outcomes(state: Path) -> dict[str, int]:
+    """How many deliveries of the ledger in the folder STATE have each outcome."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(state / "ledger.sqlite")) as db:
+        return dict(db.execute("SELECT outcome, count(*) FROM deliveries GROUP BY outcome"))
 
 
 def cpu_cell(run: dict) -> str:
@@ -1224,6 +1404,7 @@ def run_sections(bench: Bench, sections: tuple[str, ...], install_nginx: bool) -
         "concurrency": bench.concurrency,
         "postgres": bench.postgres,
         "nginx": lambda: bench.nginx(install_nginx),
+        "webhook": bench.webhook,
     }
     failed = []
     for name in SECTIONS:
