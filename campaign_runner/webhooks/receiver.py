@@ -26,11 +26,14 @@ import asyncio
 import contextlib
 import gc
 import json
+import logging
 import signal
 import socket
 import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -322,6 +325,7 @@ def serve(config: ReceiverConfig, log: Log) -> None:
         }
         receiver = Receiver(secret, verify_token, commit, tally, notes, start)
         server = _Server(_uvicorn_config(receiver.app()))
+        _ServerSays.attach(notes)
         _collect_less()
         with contextlib.closing(sock):
             server.run(sockets=[sock])
@@ -334,6 +338,33 @@ _NO_SECRET = (
     "not set: the receiver checks each POST's X-Hub-Signature-256 with the app secret (Meta "
     "app dashboard, App settings > Basic); set it in the environment. Nothing was started"
 )
+
+
+class _ServerSays(logging.Handler):
+    """uvicorn's warnings and errors as receiver lines (`server said=...`), a kind at most
+    once per LOG_EVERY_S (scanners send junk); for an exception, its type and where it
+    was raised, never its message or the request."""
+
+    def __init__(self, notes: Notes):
+        super().__init__(logging.WARNING)
+        self._notes = notes
+
+    @classmethod
+    def attach(cls, notes: Notes) -> None:
+        """Route uvicorn's log here, and nowhere else."""
+        server_log = logging.getLogger("uvicorn")
+        server_log.handlers = [cls(notes)]
+        server_log.propagate = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        said = record.getMessage()
+        fields: dict[str, object] = {}
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            where = traceback.extract_tb(error.__traceback__)[-1:]
+            at = f" at {Path(where[0].filename).name}:{where[0].lineno}" if where else ""
+            fields["error"] = f"{type(error).__name__}{at}"
+        self._notes.now_and_then("server", said, fields)
 
 
 def _collect_less() -> None:

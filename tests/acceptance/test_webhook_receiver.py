@@ -228,6 +228,24 @@ def test_healthz_answers_while_the_ledger_takes_writes(start_receiver):
     assert (answer.status_code, answer.text) == (200, "ok\n")
 
 
+def test_junk_that_is_not_http_is_answered_400_and_logged_once_in_the_house_style(
+    start_receiver,
+):
+    receiver = start_receiver()
+    port = int(receiver.url.rsplit(":", 1)[1])
+    for junk in (b"GARBAGE / HTTP/1.1\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(junk)
+            assert conn.recv(100).startswith(b"HTTP/1.1 400 ")
+    assert receiver.get("/healthz").status_code == 200  # still serving
+    receiver.process.send_signal(signal.SIGTERM)
+    assert receiver.process.wait(30) == 0
+    lines = receiver.log().splitlines()
+    assert [line[21:] for line in lines if "Invalid HTTP" in line] == [
+        'webhook server why="Invalid HTTP request received."'
+    ]
+
+
 def test_quiet_logs_problems_only(start_receiver):
     receiver = start_receiver("--quiet")
     bad = payload(status("wamid.Q", "delivered", T0, ANA) | {"timestamp": "yesterday"})
