@@ -16,10 +16,12 @@ PostgreSQL commit waits for the server, so one thread owns that connection and t
 goes on meanwhile. The writer also runs `reconcile` every RECONCILE_EVERY_S, so statuses
 that arrived before their run committed the wamid are matched.
 
-A batch that fails is tried again one request at a time, so one request the ledger
-refuses (a value PostgreSQL will not store) cannot refuse the others; a request that still
-fails is answered 503 and Meta retries it later. After a failure the connection is opened
-afresh (a PostgreSQL restart, a transaction left open), at most once per REOPEN_PAUSE_S.
+A batch that fails is tried again one request at a time on a connection opened afresh (a
+PostgreSQL restart, a connection a proxy closed, a transaction left open), so a lost
+connection costs no refusal and one request the ledger refuses (a value PostgreSQL will
+not store) cannot refuse the others; a request that still fails is answered 503 and Meta
+retries it later. A ledger that cannot be opened is not tried more than once per
+REOPEN_PAUSE_S.
 """
 
 from __future__ import annotations
@@ -162,9 +164,7 @@ class GroupCommit:
             return [error] * len(batch)
         except Exception as error:  # LedgerError, or a bug: Meta will retry, we go on
             self._ledger.failed(error, len(batch))
-            if len(batch) == 1:
-                return [LedgerUnavailable(str(error))]
-            return self._commit_each(batch)
+            return self._commit_each(batch)  # on a fresh connection: a lost one costs no 503
         return [None] * len(batch)
 
     def _commit_each(self, batch: list[_Waiting]) -> list[Exception | None]:

@@ -542,3 +542,32 @@ def test_it_works_on_a_postgresql_ledger(start_receiver, postgres_url, tmp_path)
     receiver.process.send_signal(signal.SIGTERM)
     assert receiver.process.wait(30) == 0
     assert "ledger=postgresql://postgres@127.0.0.1:" in receiver.log()
+
+
+def test_a_lost_postgresql_connection_is_opened_afresh_without_a_refusal(
+    start_receiver, postgres_url
+):
+    import psycopg
+
+    journal = open_ledger(state_from(postgres_url), readonly=False)
+    assert journal is not None
+    journal.close()
+    with psycopg.connect(postgres_url) as db:
+        db.execute(
+            "INSERT INTO deliveries (campaign, key, row, phone, status, message_id, updated_at)"
+            " VALUES (%s, 'k1', 1, %s, 'sent', 'wamid.PG1', '2026-09-21T10:00:00.000+00:00')",
+            (CAMPAIGN, ANA),
+        )
+    with_password = postgres_url.replace("postgres@", "postgres:pg-pass-7e1@", 1)
+    receiver = start_receiver(state=with_password)  # the test server trusts: never checked
+    assert receiver.post(payload(status("wamid.PG1", "sent", T0, ANA))).status_code == 200
+    with psycopg.connect(postgres_url, autocommit=True) as db:  # as a server restart would
+        db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    assert receiver.post(payload(status("wamid.PG1", "read", T0 + 5, ANA))).status_code == 200
+    assert outcomes(postgres_url, "k1") == {"k1": "read"}
+    log = receiver.log()
+    assert " webhook ledger-error requests=1 error=" in log and " webhook ledger-reopened" in log
+    assert "pg-pass-7e1" not in log and "ledger=postgresql://postgres:***@127.0.0.1:" in log
