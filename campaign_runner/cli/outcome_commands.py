@@ -37,7 +37,8 @@ def webhook(host, port, state, quiet):
     $WHATSAPP_APP_SECRET; Meta's subscription check (GET) is answered with the verify token
     in $WHATSAPP_VERIFY_TOKEN. Serve it behind a TLS reverse proxy (Meta posts to https
     only). GET /healthz answers 200 while the ledger takes writes. Runs until SIGTERM or
-    Ctrl-C, then exits 0; exit 2 when it cannot start (no secret, ledger, address taken).
+    Ctrl-C, then exits 0; exit 2 when it cannot start (no app secret, a ledger it cannot
+    open, an address in use).
     """
     from campaign_runner.webhooks.receiver import ReceiverConfig, serve
 

@@ -243,3 +243,28 @@ def test_ingest_on_a_postgresql_ledger(postgres_url, tmp_path):
             (BRUNO, "opted-out")
         ]
         assert db.execute("SELECT message_id FROM unmatched_statuses").fetchall() == [("wamid.C3",)]
+
+
+def test_a_ledger_that_fails_mid_file_stops_with_exit_3_and_says_what_is_in(
+    postgres_url, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(ingest_module, "INGEST_BATCH_LINES", 2)
+    journal = open_ledger(state_from(postgres_url), readonly=False)
+    assert journal is not None
+    journal.close()
+    nul = payload(status("wamid.Z9", "failed", T0, ANA, code=131026))
+    nul["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"][0]["title"] = "bad\u0000"
+    file = tmp_path / "webhooks.jsonl"
+    file.write_text(lines(GOOD[0], GOOD[1], nul, GOOD[3]), encoding="utf-8")
+    done = ingest(file, postgres_url)  # PostgreSQL stores no NUL character in a text
+    assert done.exit_code == 3
+    assert done.stderr.startswith(f"{file}:3: cannot write the ledger postgresql://")
+    assert done.stderr.rstrip().endswith(
+        "stopped; the lines before line 3 are in the ledger. Ingest the file again once the "
+        "ledger is fixed (what is in it already changes nothing)"
+    )
+    import psycopg
+
+    with psycopg.connect(postgres_url) as db:
+        kept = db.execute("SELECT message_id, status FROM unmatched_statuses ORDER BY 2").fetchall()
+    assert kept == [("wamid.A1", "delivered"), ("wamid.A1", "sent")]
