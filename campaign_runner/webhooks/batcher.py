@@ -84,6 +84,7 @@ class GroupCommit:
         self._waiting: list[_Waiting] = []
         self._wake = asyncio.Event()
         self._stopping = self._ran = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the writer's, once it runs
         self._thread = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
             if in_thread
@@ -95,7 +96,9 @@ class GroupCommit:
         An empty EVENTS proves the ledger takes writes (the health check)."""
         if self._stopping:
             raise LedgerUnavailable("the receiver is stopping")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # the loop's own create_future: asyncio.get_running_loop() costs a getpid() call
+        loop = self._loop or asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         self._waiting.append(_Waiting(events, future))
         self._wake.set()
         await future
@@ -104,7 +107,7 @@ class GroupCommit:
         """The writer task: commit what waits, batch after batch, and reconcile now and
         then, until `stop`; then close the ledger."""
         next_reconcile = time.monotonic() + RECONCILE_EVERY_S
-        self._ran = True
+        self._ran, self._loop = True, asyncio.get_running_loop()
         try:
             while not (self._stopping and not self._waiting):
                 with contextlib.suppress(TimeoutError):

@@ -44,7 +44,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from campaign_runner.errors import CampaignInvalid, Problem, printable
-from campaign_runner.ledger import Journal, open_ledger, state_from
+from campaign_runner.ledger import Journal, State, open_ledger, state_from
 from campaign_runner.webhooks.batcher import GroupCommit, LedgerUnavailable
 from campaign_runner.webhooks.payload import Events, parse_payload
 from campaign_runner.webhooks.signature import (
@@ -172,8 +172,8 @@ class Receiver:
             return self._refused(scope, 401, f"no {SIGNATURE_HEADER} header")
         if not signature_valid(body, header, self._secret):
             return self._refused(scope, 403, _BAD_SIGNATURE)
-        try:
-            doc = json.loads(body)
+        try:  # Meta posts UTF-8; decoding first spares json its encoding detection
+            doc = json.loads(body.decode("utf-8"))
         except (ValueError, RecursionError):
             return self._refused(scope, 400, "signed, but the body is not JSON")
         events = parse_payload(doc)
@@ -312,12 +312,12 @@ def serve(config: ReceiverConfig, log: Log) -> None:
         raise CampaignInvalid(Problem(APP_SECRET_ENV, None, None, _NO_SECRET))
     state = state_from(config.state)
     notes, tally = Notes(log, config.quiet), Tally()
-    journal = open_ledger(state, readonly=False)
-    assert journal is not None  # not read-only: created when missing
-    reopen = lambda: _reopened(state)  # noqa: E731
+    journal = _opened(state)
+    reopen = lambda: _opened(state)  # noqa: E731
     commit = GroupCommit(journal, reopen, tally, notes.notice, in_thread=state.url is not None)
-    try:
-        sock = _listen(config.host, config.port)
+    with contextlib.ExitStack() as stack:
+        stack.callback(commit.close)  # when the app never started; else its shutdown did
+        sock = stack.enter_context(contextlib.closing(_listen(config.host, config.port)))
         host, port = sock.getsockname()[:2]
         start: dict[str, object] = {
             "listen": f"http://{_host(host)}:{port}{WEBHOOK_PATH}",
@@ -327,10 +327,7 @@ def serve(config: ReceiverConfig, log: Log) -> None:
         server = _Server(_uvicorn_config(receiver.app()))
         _ServerSays.attach(notes)
         _collect_less()
-        with contextlib.closing(sock):
-            server.run(sockets=[sock])
-    finally:
-        commit.close()  # when the app never started; else its shutdown closed the ledger
+        server.run(sockets=[sock])
     notes.line("stop", {"by": server.stopped_by or "server"})
 
 
@@ -418,7 +415,8 @@ def _host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _reopened(state: Any) -> Journal:
+def _opened(state: State) -> Journal:
+    """The ledger at STATE, for writing (created when missing)."""
     journal = open_ledger(state, readonly=False)
-    assert journal is not None
+    assert journal is not None  # not read-only
     return journal
