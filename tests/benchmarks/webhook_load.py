@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import hmac
 import json
@@ -145,7 +146,7 @@ async def open_loop(
         times.append(time.perf_counter() - due)
         free.put_nowait(conn)
 
-    tasks = []
+    tasks: set[asyncio.Task] = set()
     started = time.perf_counter()
     for k, request in enumerate(todo):
         due = started + k / rate
@@ -153,7 +154,9 @@ async def open_loop(
         if wait > 0.001:
             await asyncio.sleep(wait)
         conn = await free.get()
-        tasks.append(asyncio.create_task(one(conn, request, due)))
+        task = asyncio.create_task(one(conn, request, due))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
     await asyncio.gather(*tasks)
     return answers, times
 
@@ -166,6 +169,10 @@ def percentile(times: list[float], share: float) -> float:
 async def main_async(args: argparse.Namespace) -> dict:
     todo = requests(args.port, args.secret, args.first, args.messages)
     conns = await connect(args.port, args.connections)
+    # No collector pauses here: they would be counted as the receiver's answer times.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     started = time.perf_counter()
     if args.rate:
         answers, times = await open_loop(conns, todo, args.rate)
