@@ -571,3 +571,81 @@ def test_a_lost_postgresql_connection_is_opened_afresh_without_a_refusal(
     log = receiver.log()
     assert " webhook ledger-error requests=1 error=" in log and " webhook ledger-reopened" in log
     assert "pg-pass-7e1" not in log and "ledger=postgresql://postgres:***@127.0.0.1:" in log
+
+
+# ---- the whole loop: a campaign sent to the sandbox, whose webhooks reach the receiver -----
+
+
+def test_the_sandboxs_webhooks_reach_the_ledger_through_the_receiver(
+    sandbox_factory, start_receiver, tmp_path
+):
+    """Late, duplicated, out-of-order statuses and failures that come after `sent`, posted
+    by the sandbox to the real receiver: every delivery ends as what Meta (the sandbox)
+    said, whatever the order, including the statuses that came before their wamid was
+    committed (matched by reconcile)."""
+    from campaign_runner.sandbox import Webhooks
+
+    state = tmp_path / "state"
+    receiver = start_receiver()
+    hooks = Webhooks(
+        url=f"{receiver.url}/webhook",
+        secret=SECRET,
+        delivered_after_s=0.1,
+        read_after_s=0.2,
+        fail_later={131026: 0.25},
+        duplicates=0.3,
+        out_of_order=0.3,
+        seed=7,
+    )
+    sandbox = sandbox_factory(webhooks=hooks)
+    rows = [{"phone": f"+55119{70_000_000 + i:08d}", "name": f"P{i}"} for i in range(24)]
+    path = write_campaign(
+        tmp_path / "c", name=CAMPAIGN, rows=rows, gateway_url=sandbox.messages_url
+    )
+    ran = cli(
+        ["run", path, "--yes", "--state", state, "--report", tmp_path / "r.csv"], env_for(tmp_path)
+    )
+    assert ran.exit_code == 0, ran.output
+    deadline = time.monotonic() + 30
+    while sandbox.webhook_counts().get("pending") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    posted = [p for p in sandbox.webhooks() if p["outcome"] == "posted"]
+    assert posted and all(p["answer"] == 200 for p in posted)
+    expected = _finals(posted)
+    assert len(expected) == 24 and {"failed", "read", "delivered"} <= set(expected.values())
+    assert any(p["duplicate"] for p in posted)
+    deadline = time.monotonic() + 3 * RECONCILE_EVERY_S
+    while time.monotonic() < deadline and _ledger_finals(state) != expected:
+        time.sleep(0.2)
+    assert _ledger_finals(state) == expected
+    assert ledger_rows(state)["unmatched_statuses"] == []
+    failed_phones = {p["recipient_id"] for p in posted if p["status"] == "failed"}
+    assert {f"+{n}" for n in failed_phones} == {
+        phone for phone, kind, *_ in ledger_rows(state)["suppressions"] if kind == "not-on-whatsapp"
+    }
+
+
+def _finals(posted: list[dict]) -> dict[str, str]:
+    """Each wamid's final outcome by Meta's rules: read or delivered if reached, else failed
+    if it failed, else sent."""
+    rank = {"sent": 1, "delivered": 2, "read": 3}
+    reached: dict[str, str] = {}
+    failed: set[str] = set()
+    for post in posted:
+        wamid, word = post["wamid"], post["status"]
+        if word == "failed":
+            failed.add(wamid)
+        elif rank[word] > rank.get(reached.get(wamid, ""), 0):
+            reached[wamid] = word
+    finals = {}
+    for wamid in reached.keys() | failed:
+        best = reached.get(wamid)
+        finals[wamid] = best if best in ("delivered", "read") or wamid not in failed else "failed"
+    return finals
+
+
+def _ledger_finals(state: Path) -> dict[str, str]:
+    with sqlite3.connect(ledger_path(state)) as db:
+        return dict(
+            db.execute("SELECT message_id, outcome FROM deliveries WHERE outcome IS NOT NULL")
+        )
