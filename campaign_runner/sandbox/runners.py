@@ -98,8 +98,8 @@ class Sandbox:
 
     def webhooks(self) -> list[dict]:
         """The status webhooks posted so far, the last MAX_LOGGED, oldest first: wamid,
-        status, code (of a failed), recipient_id, duplicate, attempts, answer (HTTP status or why none), outcome
-        (posted, gave-up, dropped), at. Empty without webhooks."""
+        status, code (of a failed), recipient_id, duplicate, attempts, answer (HTTP status
+        or why none), outcome (posted, gave-up, dropped), at. Empty without webhooks."""
         poster = self._gateway.poster
         return poster.log.posts() if poster is not None else []
 
