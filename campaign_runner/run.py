@@ -488,7 +488,7 @@ def _record_end(delivery: Delivery, journal: Journal) -> None:
         journal.end_run(delivery.run_id, int(exit_code), reason, counts)
         # Status webhooks that came before this run committed their wamids waited aside:
         # match them now, rather than only at the receiver's next reconcile.
-        journal.reconcile()
+        journal.reconcile(run_id=delivery.run_id)
     except LedgerError as error:
         delivery.journal_failed(error)
 

@@ -136,6 +136,7 @@ CREATE TABLE unmatched_statuses (  -- for a wamid no delivery has (yet)
     received_at TEXT NOT NULL,
     PRIMARY KEY (message_id, status, at)
 );
+CREATE INDEX unmatched_by_arrival ON unmatched_statuses (received_at);
 CREATE TABLE replies (
     message_id TEXT PRIMARY KEY,
     phone TEXT NOT NULL,

@@ -139,21 +139,38 @@ class OutcomeTables(RulesTables):
             self._apply_preferences(db, events.preferences, applied)
         return applied
 
-    def reconcile(self) -> Applied:
+    def reconcile(self, run_id: str | None = None, recent: timedelta | None = None) -> Applied:
         """Match the statuses kept aside whose delivery is now recorded, and forget those
-        older than `UNMATCHED_KEPT`; in one transaction."""
+        older than `UNMATCHED_KEPT`; in one transaction. Which ones are looked at: those of
+        RUN_ID's deliveries (a run that ends), else those received in the last RECENT (the
+        receiver, every few seconds), else all of them (ingest, once). The first two cost
+        what the run or the recent statuses are, never what the table holds: statuses of
+        messages sent by other systems on the same number wait there for 30 days."""
         applied = Applied()
         if not self.outcomes_ready():
             return applied
+        columns = "u.message_id, u.status, u.at, u.recipient, u.code, u.title, u.details"
+        known = "EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = u.message_id)"
+        if run_id is not None:
+            query = (
+                f"SELECT {columns}, u.pricing_category FROM deliveries d JOIN"
+                " unmatched_statuses u ON u.message_id = d.message_id"
+                " WHERE d.campaign = ? AND d.run_id = ?"
+            )
+            params: tuple[Any, ...] = (self.campaign, run_id)
+        elif recent is not None:
+            since = (datetime.now(UTC) - recent).isoformat(timespec="milliseconds")
+            query = (
+                f"SELECT {columns}, u.pricing_category FROM unmatched_statuses u"
+                f" WHERE u.received_at >= ? AND {known}"
+            )
+            params = (since,)
+        else:
+            query = f"SELECT {columns}, u.pricing_category FROM unmatched_statuses u WHERE {known}"
+            params = ()
         with self._transaction() as cursor:
             db = cursor or self.db
-            found = db.execute(
-                self._sql(
-                    "SELECT message_id, status, at, recipient, code, title, details,"
-                    " pricing_category FROM unmatched_statuses u WHERE EXISTS (SELECT 1 FROM"
-                    " deliveries d WHERE d.message_id = u.message_id)"
-                )
-            ).fetchall()
+            found = db.execute(self._sql(query), params).fetchall()
             updates = [_update_from(row) for row in found]
             self._apply_statuses(db, updates, applied, keep_unmatched=False)
             db.executemany(

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from campaign_runner.errors import CampaignError
@@ -45,6 +46,9 @@ BATCH_GATHER_BELOW = 8  # requests
 BATCH_GATHER_S = 0.001
 BATCH_MAX_EVENTS = 5_000  # at most this many events in one transaction
 RECONCILE_EVERY_S = 5.0  # match the statuses kept aside this often
+# ... looking at those received this recently: a status beats its run's commit of the wamid
+# by seconds; a run that ends matches its own whatever their age (`reconcile(run_id=)`).
+RECONCILE_WINDOW = timedelta(minutes=15)
 REOPEN_PAUSE_S = 1.0  # a ledger that could not be opened is not tried again sooner
 
 
@@ -197,7 +201,7 @@ class GroupCommit:
 
     def _reconcile(self) -> None:
         try:
-            applied = self._ledger.open().reconcile()
+            applied = self._ledger.open().reconcile(recent=RECONCILE_WINDOW)
         except LedgerUnavailable:
             return
         except Exception as error:

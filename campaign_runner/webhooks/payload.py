@@ -230,6 +230,8 @@ def _text(item: Any, name: str, path: str, required: bool = False) -> str | None
         return None
     if not isinstance(value, str):
         raise _Bad(f"{path}.{name}", f"expected a string, got {_kind(value)}")
+    if "\x00" in value:  # never Meta's; PostgreSQL cannot store it (every retry would fail)
+        raise _Bad(f"{path}.{name}", "contains a NUL character")
     return value[:MAX_TEXT_CHARS]
 
 

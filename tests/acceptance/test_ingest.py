@@ -252,19 +252,39 @@ def test_a_ledger_that_fails_mid_file_stops_with_exit_3_and_says_what_is_in(
     journal = open_ledger(state_from(postgres_url), readonly=False)
     assert journal is not None
     journal.close()
-    nul = payload(status("wamid.Z9", "failed", T0, ANA, code=131026))
-    nul["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"][0]["title"] = "bad\u0000"
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as db:  # a row the database refuses
+        db.execute(
+            "ALTER TABLE unmatched_statuses ADD CONSTRAINT refuse_z9"
+            " CHECK (message_id <> 'wamid.Z9')"
+        )
+    refused = payload(status("wamid.Z9", "failed", T0, ANA, code=131026))
     file = tmp_path / "webhooks.jsonl"
-    file.write_text(lines(GOOD[0], GOOD[1], nul, GOOD[3]), encoding="utf-8")
-    done = ingest(file, postgres_url)  # PostgreSQL stores no NUL character in a text
+    file.write_text(lines(GOOD[0], GOOD[1], refused, GOOD[3]), encoding="utf-8")
+    done = ingest(file, postgres_url)
     assert done.exit_code == 3
     assert done.stderr.startswith(f"{file}:3: cannot write the ledger postgresql://")
     assert done.stderr.rstrip().endswith(
         "stopped; the lines before line 3 are in the ledger. Ingest the file again once the "
         "ledger is fixed (what is in it already changes nothing)"
     )
-    import psycopg
-
     with psycopg.connect(postgres_url) as db:
         kept = db.execute("SELECT message_id, status FROM unmatched_statuses ORDER BY 2").fetchall()
     assert kept == [("wamid.A1", "delivered"), ("wamid.A1", "sent")]
+
+
+def test_a_nul_character_is_a_located_problem_and_the_rest_is_ingested(tmp_path):
+    state = tmp_path / "state"
+    nul = payload(status("wamid.Z9", "failed", T0, ANA, code=131026))
+    nul["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"][0]["title"] = "bad\u0000"
+    file = tmp_path / "webhooks.jsonl"
+    file.write_text(lines(GOOD[0], nul, GOOD[1]), encoding="utf-8")
+    done = ingest(file, state)  # PostgreSQL could never store it: refused on both ledgers
+    assert done.exit_code == 1
+    assert (
+        f"{file}:2: entry[0].changes[0].value.statuses[0].errors[0].title: contains a NUL character"
+    ) in done.stderr
+    with sqlite3.connect(ledger_path(state)) as db:
+        kept = {row[0] for row in db.execute("SELECT message_id FROM unmatched_statuses")}
+    assert "wamid.Z9" not in kept and kept

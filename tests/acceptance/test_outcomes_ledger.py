@@ -253,3 +253,29 @@ def test_a_ledger_from_before_outcomes_is_upgraded_in_place(tmp_path):
         assert journal.outcomes_of("old", ["old:1"])["old:1"].final == "read"
     finally:
         journal.close()
+
+
+def test_a_run_reconciles_its_own_statuses_and_the_receiver_only_recent_ones(ledger):
+    from datetime import timedelta
+
+    spring = ledger("spring")
+    spring.apply_events(
+        events(
+            status("wamid.MINE", "delivered", 1),
+            status("wamid.OLD", "read", 1),
+            status("wamid.ELSEWHERE", "read", 1),  # another system's message: never matched
+        )
+    )
+    sent(spring, "run-1", mine="wamid.MINE")
+    sent(spring, "run-0", old="wamid.OLD")
+    assert spring.reconcile(run_id="run-1").matched == 1  # only the ending run's own
+    assert spring.unmatched_count() == 2
+    long_ago = "2026-01-01T00:00:00.000+00:00"
+    with spring._transaction() as cursor:
+        (cursor or spring.db).execute(
+            spring._sql("UPDATE unmatched_statuses SET received_at = ?"), (long_ago,)
+        )
+    assert spring.reconcile(recent=timedelta(minutes=15)).matched == 0  # too old to look at
+    assert spring.unmatched_count() == 0  # and kept for no more than 30 days
+    assert outcome_of(spring, "mine").final == "delivered"
+    assert outcome_of(spring, "old").final == "accepted"

@@ -136,6 +136,10 @@ A = "entry[0].changes[0].value"
             f"{A}.statuses[0].id: not a message id (1 to {MAX_ID_CHARS} characters)",
         ),
         (payload(statuses=[status(id=7)]), f"{A}.statuses[0].id: expected a string, got int"),
+        (
+            payload(statuses=[status(status="failed", errors=[{"code": 1, "title": "a\x00b"}])]),
+            f"{A}.statuses[0].errors[0].title: contains a NUL character",
+        ),
         (payload(statuses=[status(status=None)]), f"{A}.statuses[0].status: missing"),
         (
             payload(statuses=[status(timestamp="yesterday")]),
