@@ -18,6 +18,13 @@ How a campaign flows through the package, one module (or package) a step:
                                 ▼                       sandbox/ (a fake Kong + Meta gateway)
                      journal + report + summary
 
+After "sent", what Meta reports flows back into the same ledger (webhooks/):
+
+    Meta ─► webhooks.receiver (campaign webhook) ─┐
+    a log ─► webhooks.ingest (campaign ingest) ───┴► webhooks.payload ─► ledger.outcomes
+          (outcome merge, suppressions, holds) ─► outcome_report, monitor (the funnel),
+          follow_up (the next campaign's recipients), holds + breaker (runs that stop)
+
 Shared vocabulary: `status.Status` (what happened to a row), `errors` (located problems
 and exit codes), `gateway.answers` (what each Meta/Kong answer means), `ratelimit`
 (the one token bucket), `schedule` (when sending is allowed), `suggest` (did you mean),
