@@ -20,6 +20,7 @@ from campaign_runner.campaign import Campaign
 from campaign_runner.errors import CampaignError, printable
 from campaign_runner.ledger import (
     Funnel,
+    Hold,
     State,
     open_journal,
     other_ledgers,
@@ -54,6 +55,7 @@ class CampaignStatus:
     left: Left | None = None  # what a run would send now (`with_left`)
     funnel: Funnel = field(default_factory=Funnel)  # what Meta's statuses told of the sent
     unmatched: int = 0  # statuses the ledger keeps aside for wamids it does not know (yet)
+    hold: Hold | None = None  # runs send nothing until `campaign resume` (holds.py)
 
     @property
     def state(self) -> RunState:
@@ -88,6 +90,9 @@ class CampaignStatus:
             "left": self.left.to_send if self.left else None,
             "outcomes": funnel_words.as_dict(self.funnel),
             "unmatched_statuses": self.unmatched,
+            "held": None
+            if self.hold is None
+            else {"reason": self.hold.reason, "code": self.hold.code, "since": self.hold.held_at},
             "warnings": self.warnings,
         }
 
@@ -232,6 +237,7 @@ def read_status(name: str, state_option: str | os.PathLike[str] | None = None) -
         warnings,
         funnel=read.funnel,
         unmatched=read.unmatched,
+        hold=read.hold,
     )
 
 
@@ -253,6 +259,7 @@ class _Read:
     last_run: dict[str, Any] | None = None
     funnel: Funnel = field(default_factory=Funnel)
     unmatched: int = 0
+    hold: Hold | None = None
 
 
 def _read_journal(state: State, name: str, running: bool, notes: list[str]) -> _Read:
@@ -272,6 +279,12 @@ def _read_journal(state: State, name: str, running: bool, notes: list[str]) -> _
             return _Read(counts, last_run)
         if not journal.outcomes_ready():  # a ledger older than outcomes: none came yet
             return _Read(counts, last_run, Funnel(accepted=counts.get(SENT, 0)))
-        return _Read(counts, last_run, journal.funnel(name), journal.unmatched_count())
+        return _Read(
+            counts,
+            last_run,
+            journal.funnel(name),
+            journal.unmatched_count(),
+            journal.hold_of(name),
+        )
     finally:
         journal.close()

@@ -172,6 +172,8 @@ def test_a_paused_template_holds_the_campaign_until_it_is_resumed(tmp_path, sand
     assert f"resumed campaign '{NAME}': lifted the hold placed 20" in resumed.stdout
     assert f"Z: {PAUSED}" in resumed.stdout
     assert holds_table(state) == {}
+    status = cli(["status", path, "--state", state, "--json"], env=env_for(tmp_path))
+    assert json.loads(status.stdout)["held"] is None
 
     result, rows, _ = run(path, state, tmp_path)
     assert result.exit_code == 0, result.output
@@ -245,6 +247,9 @@ def test_dry_run_preview_and_status_warn_while_held(tmp_path, sandbox, state):
     assert status.exit_code == 0, status.output
     warnings = json.loads(status.stdout)["warnings"]
     assert len(warnings) == 1 and warnings[0].startswith(warning.removeprefix("warning: "))
+    held = json.loads(status.stdout)["held"]  # for monitoring: the hold as data
+    assert (held["code"], held["reason"]) == (132015, PAUSED)
+    assert held["since"].startswith("20")
     assert warnings[0].endswith(
         f"then: campaign resume {path} --state {state}; a run now sends nothing"
     )
