@@ -20,10 +20,10 @@ import os
 import shlex
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from campaign_runner.ledger import Hold, Journal, open_ledger, state_from
+from campaign_runner.ledger.base import shown_time
 from campaign_runner.ledger.rules_tables import REHEARSAL_SUFFIX
 
 if TYPE_CHECKING:
@@ -55,15 +55,7 @@ def resume_command(
     return shlex.join(words)
 
 
-def since(stored: str) -> str:
-    """A time the ledger stored, in UTC to the second: `2026-11-28T10:00:12Z`."""
-    try:
-        moment = datetime.fromisoformat(stored)
-    except ValueError:
-        return stored
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+since = shown_time  # when a hold was placed, as the reason shows it
 
 
 def held_sentence(hold: Hold, resume: str, waiting: int | None = None) -> str:

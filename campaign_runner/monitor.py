@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -28,6 +27,7 @@ from campaign_runner.ledger import (
     postgres_module,
     state_from,
 )
+from campaign_runner.ledger.base import shown_time
 from campaign_runner.lock import Holder, Lock
 
 SENT = "sent"  # the ledger's word (base.status_name) for a delivery the gateway accepted
@@ -152,15 +152,7 @@ _SENTENCES: dict[RunState, Callable[[CampaignStatus], str]] = {
 
 def _moment(stored: str | None) -> str:
     """A time the journal stored, as ISO 8601 in UTC to the second (what the logs show)."""
-    if not stored:
-        return "at an unknown time"
-    try:
-        moment = datetime.fromisoformat(stored)
-    except ValueError:
-        return stored
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return shown_time(stored) if stored else "at an unknown time"
 
 
 def _heading(status: CampaignStatus) -> list[str]:

@@ -39,7 +39,6 @@ from campaign_runner.ledger import (
     other_ledgers,
     state_from,
 )
-from campaign_runner.ledger.sqlite import ledger_path
 from campaign_runner.outputs import check_outputs
 from campaign_runner.prepare import input_files, recipients_file
 from campaign_runner.report import recipient_cell
@@ -202,18 +201,7 @@ def _destination(
 
 
 def _inputs(campaign: Campaign, state: State, name: str) -> dict[str, Path]:
-    inputs = input_files(campaign)
-    lock = state.lock_path(name)
-    if state.folder is None or lock is None:
-        return inputs  # the ledger is in PostgreSQL: no file of it can be written over
-    ledger = ledger_path(state.folder)
-    return {
-        **inputs,
-        "the ledger": ledger,
-        "the ledger's write-ahead log": ledger.with_name(ledger.name + "-wal"),
-        "the ledger's shared memory": ledger.with_name(ledger.name + "-shm"),
-        "the campaign's lock": lock,
-    }
+    return {**input_files(campaign), **state.files_of(name)}
 
 
 @contextmanager

@@ -42,7 +42,6 @@ from campaign_runner.ledger import (
     other_ledgers_warning,
     state_from,
 )
-from campaign_runner.ledger.sqlite import ledger_path
 from campaign_runner.lock import Lock
 from campaign_runner.outputs import check_outputs
 from campaign_runner.plan import EXAMPLES, DeliveryPolicy, Plan, Spool, make_plan
@@ -166,17 +165,9 @@ def _output_files(options: RunOptions, report: Path) -> dict[str, Path]:
 
 def _input_files(campaign: Campaign, options: RunOptions) -> dict[str, Path]:
     state = state_from(options.state)
-    inputs = input_files(campaign, options.recipients)
-    lock = state.lock_path(options.journal_name(campaign))
-    if state.folder is None or lock is None:
-        return inputs  # the ledger is in PostgreSQL: no file of it can be written over
-    ledger = ledger_path(state.folder)
     return {
-        **inputs,
-        "the ledger": ledger,
-        "the ledger's write-ahead log": ledger.with_name(ledger.name + "-wal"),
-        "the ledger's shared memory": ledger.with_name(ledger.name + "-shm"),
-        "the campaign's lock": lock,
+        **input_files(campaign, options.recipients),
+        **state.files_of(options.journal_name(campaign)),
     }
 
 

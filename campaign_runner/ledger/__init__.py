@@ -126,6 +126,19 @@ class State:
         """The lock file of campaign NAME beside a SQLite ledger; None on PostgreSQL."""
         return None if self.folder is None else self.folder / f"{name}.lock"
 
+    def files_of(self, name: str) -> dict[str, Path]:
+        """The ledger's files and campaign NAME's lock, by what a person calls them: no
+        report may be written over them. None on PostgreSQL (no file of it is here)."""
+        if self.folder is None:
+            return {}
+        ledger = ledger_path(self.folder)
+        return {
+            "the ledger": ledger,
+            "the ledger's write-ahead log": ledger.with_name(ledger.name + "-wal"),
+            "the ledger's shared memory": ledger.with_name(ledger.name + "-shm"),
+            "the campaign's lock": self.folder / f"{name}.lock",
+        }
+
 
 def shown_url(url: str) -> str:
     """URL with its password replaced by `***`."""

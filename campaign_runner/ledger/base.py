@@ -12,6 +12,18 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def shown_time(stored: str) -> str:
+    """A time the ledger stored, as people and logs see it: UTC to the second
+    (`2026-11-28T10:00:12Z`); a text that is not a time is shown as it is."""
+    try:
+        moment = datetime.fromisoformat(stored)
+    except ValueError:
+        return stored
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @dataclass(frozen=True)
 class Previous:
     """What the ledger knows of a key from earlier runs."""
