@@ -8,6 +8,7 @@ neither the state folder nor the lock file is ever created here.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,12 +107,35 @@ class Left:
     problem: str | None = None
 
 
-def left_to_send(campaign: Campaign, state: str | os.PathLike[str] | None = None) -> Left:
+def campaign_status(
+    campaign: Campaign, state: str | os.PathLike[str] | None = None, rehearsal: bool = False
+) -> CampaignStatus:
+    """Everything `campaign status` shows of CAMPAIGN (its rehearsals, with REHEARSAL): the
+    runs, the ledger's counts and outcomes, a hold, and what a run would send now."""
+    from campaign_runner.holds import hold_warning, journal_name
+
+    found = read_status(journal_name(campaign, rehearsal), state)
+    held = hold_warning(campaign, state, rehearsal)  # its runs send nothing until resumed
+    warnings = [*found.warnings, *([held] if held else [])]
+    if not rehearsal and found.state is RunState.NEVER_RUN:
+        rehearsed = read_status(journal_name(campaign, True), state)
+        if rehearsed.state is not RunState.NEVER_RUN:
+            warnings.append(
+                f"campaign '{campaign.name}' was only rehearsed (run --sandbox) with this "
+                f"ledger: campaign status {campaign.path} --sandbox shows the rehearsals"
+            )
+    left = left_to_send(campaign, state, rehearsal)
+    return dataclasses.replace(found, left=left, warnings=warnings)
+
+
+def left_to_send(
+    campaign: Campaign, state: str | os.PathLike[str] | None = None, rehearsal: bool = False
+) -> Left:
     """Plan the campaign without sending (no lock taken, nothing written): what is left."""
     from campaign_runner.run import RunOptions, plan_only
 
     try:
-        plan = plan_only(campaign, RunOptions(state=state))
+        plan = plan_only(campaign, RunOptions(state=state, rehearsal=rehearsal))
     except CampaignError as error:
         first = error.problems[0] if error.problems else None
         return Left(problem=f"{first.file}: {first.message}" if first else "unreadable")

@@ -4,7 +4,6 @@ imported inside the commands so `campaign --help` is quick."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -383,8 +382,9 @@ def _sandbox_webhooks(url, secret, seed, given):
 @click.argument("campaign_file", metavar="CAMPAIGN", type=EXISTING_FILE)
 @state_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable, for monitoring.")
+@click.option("--sandbox", is_flag=True, help="The campaign's rehearsals (run --sandbox).")
 @reports_errors
-def status(campaign_file, state, as_json):
+def status(campaign_file, state, as_json, sandbox):
     """Show whether a run is in progress (its pid), how the last run ended or that it died,
     and the journal's counts: sent, failed, unknown.
 
@@ -395,14 +395,9 @@ def status(campaign_file, state, as_json):
     read.
     """
     from campaign_runner import campaign as campaign_mod
-    from campaign_runner.holds import hold_warning
-    from campaign_runner.monitor import left_to_send, read_status
+    from campaign_runner.monitor import campaign_status
 
-    loaded = campaign_mod.load(campaign_file)
-    found = read_status(loaded.name, state)
-    held = hold_warning(loaded, state)  # its runs send nothing until `campaign resume`
-    warnings = [*found.warnings, *([held] if held else [])]
-    found = dataclasses.replace(found, left=left_to_send(loaded, state), warnings=warnings)
+    found = campaign_status(campaign_mod.load(campaign_file), state, sandbox)
     print_warnings(found.warnings)
     if as_json:
         click.echo(json.dumps(found.as_dict(), indent=2))

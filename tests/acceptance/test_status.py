@@ -197,3 +197,26 @@ def test_when_the_recipients_cannot_be_read_status_says_so_and_still_answers(san
     assert re.search(r"^  left: cannot tell: .*recipients\.csv: ", text, re.M), text
     found = status_json(path, tmp_path)
     assert found["left"] is None and found["state"] == "finished" and found["counts"] == {"sent": 2}
+
+
+def test_after_only_rehearsals_status_says_so_and_sandbox_shows_them(tmp_path):
+    path = write_campaign(tmp_path, rows=people(3))
+    rehearsal = cli(
+        ["run", path, "--sandbox", "--report", tmp_path / "r.csv"], env=env_for(tmp_path)
+    )
+    assert rehearsal.exit_code == 0, rehearsal.output
+
+    real = cli(["status", path], env=env_for(tmp_path))
+    assert real.exit_code == 0 and "last run: never run" in real.stdout
+    assert (
+        f"warning: campaign 'test-campaign' was only rehearsed (run --sandbox) with this ledger:"
+        f" campaign status {path} --sandbox shows the rehearsals"
+    ) in real.stderr
+
+    rehearsed = cli(["status", path, "--sandbox"], env=env_for(tmp_path))
+    assert rehearsed.exit_code == 0, rehearsed.output
+    assert "campaign test-campaign.sandbox:" in rehearsed.stdout
+    assert re.search(rf"last run: ended {ISO_SECOND}, exit 0", rehearsed.stdout)
+    assert "  sent: 3" in rehearsed.stdout and "only rehearsed" not in rehearsed.output
+    found = json.loads(cli(["status", path, "--sandbox", "--json"], env=env_for(tmp_path)).stdout)
+    assert (found["state"], found["counts"], found["left"]) == ("finished", {"sent": 3}, 0)
