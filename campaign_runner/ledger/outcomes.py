@@ -312,7 +312,7 @@ class OutcomeTables(RulesTables):
         found = db.execute(
             self._sql("SELECT released_at FROM holds WHERE campaign = ?"), (campaign,)
         ).fetchone()
-        if found and (found[0] is None or (sent_at is not None and sent_at < found[0])):
+        if found and (found[0] is None or (sent_at is not None and sent_at <= found[0])):
             return False
         db.execute(
             self._sql(
