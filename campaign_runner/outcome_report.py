@@ -31,6 +31,7 @@ from campaign_runner import funnel as funnel_words
 from campaign_runner import outcome_page
 from campaign_runner.campaign import Campaign
 from campaign_runner.errors import CampaignInvalid, Problem
+from campaign_runner.holds import journal_name
 from campaign_runner.ledger import (
     DeliveryOutcome,
     Journal,
@@ -39,8 +40,10 @@ from campaign_runner.ledger import (
     other_ledgers,
     state_from,
 )
+from campaign_runner.ledger.base import shown_time
 from campaign_runner.outputs import check_outputs
 from campaign_runner.prepare import input_files, recipients_file
+from campaign_runner.recipients import detect_delimiter
 from campaign_runner.report import recipient_cell
 from campaign_runner.spreadsheet import is_workbook
 
@@ -100,13 +103,6 @@ class Written:
         """What the command prints: where the report is (absolute), then the funnel."""
         what = "1 delivery" if self.deliveries == 1 else f"{self.deliveries} deliveries"
         return [f"report of {what} of {self.campaign}: {self.path}", self.outcomes]
-
-
-def journal_name(campaign: Campaign, rehearsal: bool) -> str:
-    """The journal a report reads: the campaign's, or its rehearsals' (as `run` names it)."""
-    from campaign_runner.run import RunOptions  # run pulls in the sender: only when needed
-
-    return RunOptions(rehearsal=rehearsal).journal_name(campaign)
 
 
 def write_report(campaign: Campaign, request: ReportRequest) -> Written:
@@ -301,15 +297,8 @@ def utc_second(stored: str | None) -> str:
     empty when none."""
     if not stored:
         return ""
-    if len(stored) == 29 and stored.endswith("+00:00"):  # how the ledger writes every time
-        return stored[:19] + "Z"
-    try:
-        moment = datetime.fromisoformat(stored)
-    except ValueError:
-        return _safe(stored)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    shown = shown_time(stored)
+    return shown if shown != stored else _safe(stored)  # not a time: a cell like any other
 
 
 def spreadsheet_locale(campaign: Campaign) -> bool:
@@ -326,10 +315,7 @@ def spreadsheet_locale(campaign: Campaign) -> bool:
             head = handle.read(SNIFF_BYTES)
     except OSError:
         return False
-    if is_workbook(head):
-        return True
-    header = head.split(b"\n", 1)[0]
-    return header.count(b";") > max(header.count(b","), header.count(b"\t"))
+    return is_workbook(head) or detect_delimiter(head) == ";"
 
 
 # ---- the page ------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def open_table(
         raw.seek(0)
         if spreadsheet.is_workbook(head):
             return _open_workbook(raw, path, sheet)
-        delimiter = delimiter or _detect_delimiter(head)
+        delimiter = delimiter or detect_delimiter(head)
         raw.seek(0)
         scan = _scan(raw, shown, encoding, delimiter)
         raw.seek(0)
@@ -202,7 +202,9 @@ def _codec_name(encoding: str, shown: str) -> str:
     return "utf-8-sig" if name == "utf-8" else name  # a declared UTF-8 file may carry a BOM
 
 
-def _detect_delimiter(head: bytes) -> str:
+def detect_delimiter(head: bytes) -> str:
+    """The separator of a CSV from its first bytes HEAD: the most frequent of `,` `;` and a
+    tab in the header line (`,` when none is there)."""
     first_line = head.split(b"\n", 1)[0]
     counts = {d: first_line.count(d.encode()) for d in (",", ";", "\t")}
     best = max(counts, key=lambda d: counts[d])

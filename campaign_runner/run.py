@@ -30,7 +30,7 @@ from campaign_runner.gateway.settings import (
     rehearsal_settings,
     send_settings,
 )
-from campaign_runner.holds import RunHolds, resume_command, since
+from campaign_runner.holds import RunHolds, journal_name, resume_command, since
 from campaign_runner.ledger import (
     Hold,
     Identity,
@@ -89,7 +89,7 @@ class RunOptions:
 
     def journal_name(self, campaign: Campaign) -> str:
         """A rehearsal keeps its own journal, so it never counts as a real send."""
-        return f"{campaign.name}.sandbox" if self.sends_to_sandbox else campaign.name
+        return journal_name(campaign, self.sends_to_sandbox)
 
     @property
     def sends_to_sandbox(self) -> bool:

@@ -15,6 +15,8 @@ def now() -> str:
 def shown_time(stored: str) -> str:
     """A time the ledger stored, as people and logs see it: UTC to the second
     (`2026-11-28T10:00:12Z`); a text that is not a time is shown as it is."""
+    if len(stored) == 29 and stored.endswith("+00:00"):  # as `now` writes every time
+        return stored[:19] + "Z"
     try:
         moment = datetime.fromisoformat(stored)
     except ValueError:

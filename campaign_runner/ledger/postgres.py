@@ -72,7 +72,6 @@ class PostgresJournal(CampaignQueries):
         self.worker: str | None = None  # set by `join`: this run claims shared work
         self.resend_unknown = False
         self._pending: list[tuple[Any, ...]] = []
-        self._finished: list[str] = []  # claimed keys whose outcome is pending
         self.db = _connect(url, self.where)
         try:
             if readonly:
@@ -322,31 +321,6 @@ class PostgresJournal(CampaignQueries):
             marked = {key for (key,) in cursor.fetchall()}
         return set(keys) - marked
 
-    def record(
-        self,
-        key: str,
-        status: str,
-        *,
-        permanent: bool = False,
-        message_id: str | None = None,
-        http_status: int | None = None,
-        error: str | None = None,
-        code: int | None = None,
-    ) -> None:
-        """Note an outcome; it is committed with the next `mark_sending` or `flush`, with
-        the end of its claim when this run is a worker."""
-        super().record(
-            key,
-            status,
-            permanent=permanent,
-            message_id=message_id,
-            http_status=http_status,
-            error=error,
-            code=code,
-        )
-        if self.worker is not None:
-            self._finished.append(key)
-
     def flush(self) -> None:
         """Commit every pending outcome now; `LedgerError` when that fails."""
         if not self._pending:
@@ -368,6 +342,9 @@ class PostgresJournal(CampaignQueries):
             raise LedgerError(f"cannot write the ledger {self.where}: {error}") from None
 
     def _write_pending(self, cursor: psycopg.Cursor) -> None:
+        # A worker's claims end with their outcome, in the same transaction (the key is the
+        # last field of each pending outcome).
+        finished = [pending[-1] for pending in self._pending] if self.worker is not None else []
         if self._pending:  # one statement for every outcome: one round trip, not one each
             columns = [list(column) for column in zip(*self._pending, strict=True)]
             cursor.execute(
@@ -381,12 +358,11 @@ class PostgresJournal(CampaignQueries):
                 columns,
             )
             self._pending.clear()
-        if self._finished:  # the claims end with their outcome, in the same transaction
+        if finished:
             cursor.execute(
                 "UPDATE work SET done=1 WHERE campaign=%s AND key = ANY(%s)",
-                (self.campaign, self._finished),
+                (self.campaign, finished),
             )
-            self._finished.clear()
         self._write_learned(cursor)
 
     def end_run(self, run_id: str, exit_code: int, reason: str, counts: dict[str, int]) -> None:
