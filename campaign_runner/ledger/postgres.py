@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -308,8 +308,14 @@ class PostgresJournal(CampaignQueries):
         # One pipeline, one round trip: the outcomes, then one statement marking every key
         # this worker still holds the claim of (a worker whose lease lapsed marks nothing),
         # and only if no other run marked or sent it meanwhile (the row lock decides).
-        with self._transaction(pipelined=True) as cursor:
-            self._write_pending(cursor)
+        # No BEGIN and COMMIT: on a connection in autocommit, PostgreSQL runs what a
+        # pipeline sends before its synchronisation point as one transaction, committed
+        # there or rolled back whole. That point is the block's end, which returns once
+        # the server confirmed it: the keys marked are read after it, never before the
+        # commit (reading them in the block would ask the server for them early).
+        cursor = self.db.cursor()
+        with self._failing_as_ledger_error(), self.db.pipeline():
+            written = self._write_pending(cursor)
             cursor.execute(
                 "INSERT INTO deliveries"
                 " (campaign, key, row, phone, status, attempts, run_id, updated_at)"
@@ -328,7 +334,8 @@ class PostgresJournal(CampaignQueries):
                     "resend": self.resend_unknown,
                 },
             )
-            marked = {key for (key,) in cursor.fetchall()}
+        marked = {key for (key,) in cursor.fetchall()}
+        del self._pending[:written]
         return set(keys) - marked
 
     def flush(self) -> None:
@@ -336,22 +343,25 @@ class PostgresJournal(CampaignQueries):
         if not self._pending:
             return
         with self._transaction() as cursor:
-            self._write_pending(cursor)
+            written = self._write_pending(cursor)
+        del self._pending[:written]
 
     @contextmanager
-    def _transaction(self, pipelined: bool = False) -> Iterator[psycopg.Cursor]:
-        """One write transaction (PIPELINED: its statements sent together, one round trip);
-        any failure rolls it back and is a `LedgerError`."""
+    def _transaction(self) -> Iterator[psycopg.Cursor]:
+        """One write transaction; any failure rolls it back and is a `LedgerError`."""
+        with self._failing_as_ledger_error(), self.db.transaction(), self.db.cursor() as cursor:
+            yield cursor
+
+    @contextmanager
+    def _failing_as_ledger_error(self) -> Iterator[None]:
         try:
-            with ExitStack() as stack:
-                if pipelined:
-                    stack.enter_context(self.db.pipeline())
-                stack.enter_context(self.db.transaction())
-                yield stack.enter_context(self.db.cursor())
+            yield
         except psycopg.Error as error:
             raise LedgerError(f"cannot write the ledger {self.where}: {error}") from None
 
-    def _write_pending(self, cursor: psycopg.Cursor) -> None:
+    def _write_pending(self, cursor: psycopg.Cursor) -> int:
+        """Write the pending outcomes in the caller's transaction; how many. The caller
+        forgets them once it committed: if it fails, `close` tries them again."""
         # A worker's claims end with their outcome, in the same transaction (the key is the
         # last field of each pending outcome).
         finished = [pending[-1] for pending in self._pending] if self.worker is not None else []
@@ -367,22 +377,23 @@ class PostgresJournal(CampaignQueries):
                 " updated_at, code, campaign, key) WHERE d.campaign=u.campaign AND d.key=u.key",
                 columns,
             )
-            self._pending.clear()
         if finished:
             cursor.execute(
                 "UPDATE work SET done=1 WHERE campaign=%s AND key = ANY(%s)",
                 (self.campaign, finished),
             )
         self._write_learned(cursor)
+        return len(self._pending)
 
     def end_run(self, run_id: str, exit_code: int, reason: str, counts: dict[str, int]) -> None:
         """Note how a run ended, with the outcomes still pending; `LedgerError` on failure."""
         with self._transaction() as cursor:
-            self._write_pending(cursor)
+            written = self._write_pending(cursor)
             cursor.execute(
                 "UPDATE runs SET ended_at=%s, exit_code=%s, reason=%s, counts=%s WHERE run_id=%s",
                 (now(), exit_code, reason, json.dumps(counts), run_id),
             )
+        del self._pending[:written]
 
     # ---- what `campaign status` asks --------------------------------------------------------
 

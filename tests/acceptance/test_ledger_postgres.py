@@ -13,8 +13,10 @@ import time
 from collections import Counter
 
 import psycopg
+import pytest
 from helpers import cli, env_for, read_report, start_process, write_campaign
 
+from campaign_runner.ledger import LedgerError
 from campaign_runner.ledger.migrations import LATEST
 from campaign_runner.sandbox import Faults
 
@@ -263,3 +265,76 @@ def test_a_throttle_one_worker_meets_holds_every_worker_back(
         (paused,) = db.execute("SELECT paused_until IS NOT NULL FROM pace").fetchone()
     assert paused  # the pause is the campaign's, where every worker reads it
     assert len(gateway.messages()) == 30
+
+
+# ---- the journal itself, on the real server ---------------------------------------------
+
+
+def _worker_journal(postgres_url: str, campaign: str, rows: int):
+    """CAMPAIGN's journal, joined as a worker, with ROWS deliveries published to claim."""
+    from campaign_runner.ledger import open_journal, state_from
+
+    journal = open_journal(state_from(postgres_url), campaign)
+    journal.join("worker-1")
+    journal.publish(
+        "plan-1",
+        ((f"{campaign}:k{n}", n, n + 2, f"+5511970{n:06d}", b"{}", "{}") for n in range(rows)),
+    )
+    return journal
+
+
+def _deliveries(postgres_url: str, campaign: str) -> dict[str, tuple]:
+    with psycopg.connect(postgres_url) as db:
+        found = db.execute(
+            "SELECT key, status, message_id FROM deliveries WHERE campaign=%s", (campaign,)
+        ).fetchall()
+    return {key: (status, message_id) for key, status, message_id in found}
+
+
+def test_statements_are_never_prepared_so_each_is_planned_for_the_tables_as_they_are(
+    postgres_url,
+):
+    # A statement psycopg prepares (after five runs) keeps PostgreSQL's generic plan, made
+    # while the campaign's tables were nearly empty: each claimed key was then looked up
+    # among every delivery of the campaign.
+    journal = _worker_journal(postgres_url, "plans", rows=400)
+    try:
+        for batch in range(20):
+            claimed = journal.claim_work("plan-1", "worker-1", 20, 60)
+            assert len(claimed) == 20, batch
+            marks = [(key, row, phone) for key, _, row, phone, *_ in claimed]
+            assert journal.mark_sending(marks, "r") == set()
+            for key, *_ in claimed:
+                journal.record(key, "sent", message_id=f"wamid.{key}", http_status=200)
+        journal.flush()
+        (prepared,) = journal.db.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+        assert prepared == 0
+        assert len(_deliveries(postgres_url, "plans")) == 400
+    finally:
+        journal.close()
+
+
+def test_a_mark_the_server_refuses_writes_nothing_and_its_outcomes_wait_for_the_next_commit(
+    postgres_url,
+):
+    journal = _worker_journal(postgres_url, "atomic", rows=3)
+    try:
+        claimed = journal.claim_work("plan-1", "worker-1", 3, 60)
+        first, second, _ = [(key, row, phone) for key, _, row, phone, *_ in claimed]
+        assert journal.mark_sending([first], "r") == set()
+        journal.record(first[0], "sent", message_id="wamid.first", http_status=200)
+        # The row number does not fit the column: the server refuses the marks, after the
+        # outcome's statement went through in the same round trip.
+        with pytest.raises(LedgerError, match="cannot write the ledger"):
+            journal.mark_sending([(second[0], 2**40, second[2])], "r")
+        assert _deliveries(postgres_url, "atomic") == {first[0]: ("sending", None)}
+        with psycopg.connect(postgres_url) as db:
+            (done,) = db.execute(
+                "SELECT done FROM work WHERE campaign='atomic' AND key=%s", (first[0],)
+            ).fetchone()
+        assert done == 0  # its claim ends with its outcome, which is not written yet
+        journal.flush()  # the next commit writes it
+        assert _deliveries(postgres_url, "atomic") == {first[0]: ("sent", "wamid.first")}
+        assert journal.mark_sending([second], "r") == set()  # the connection still works
+    finally:
+        journal.close()
