@@ -237,7 +237,8 @@ class PostgresJournal(CampaignQueries):
                 ).fetchone()
             except psycopg.Error as error:
                 raise LedgerError(f"cannot read the ledger {self.where}: {error}") from None
-            return 0.0, max(0.0, float(found[0])) if found and found[0] is not None else 0.0
+            paused_for = float(found[0]) if found and found[0] is not None else 0.0
+            return 0.0, max(0.0, paused_for)
         step = count / rate_per_s
         with self._transaction() as cursor:
             cursor.execute(
@@ -313,28 +314,28 @@ class PostgresJournal(CampaignQueries):
         # there or rolled back whole. That point is the block's end, which returns once
         # the server confirmed it: the keys marked are read after it, never before the
         # commit (reading them in the block would ask the server for them early).
-        cursor = self.db.cursor()
-        with self._failing_as_ledger_error(), self.db.pipeline():
-            written = self._write_pending(cursor)
-            cursor.execute(
-                "INSERT INTO deliveries"
-                " (campaign, key, row, phone, status, attempts, run_id, updated_at)"
-                " SELECT %(campaign)s, u.key, u.row, u.phone, 'sending', 1, %(run)s, %(at)s"
-                " FROM unnest(%(keys)s::text[], %(rows)s::int[], %(phones)s::text[])"
-                "  AS u(key, row, phone)"
-                + (_MARK_AS_WORKER if self.worker is not None else _MARK_ALONE),
-                {
-                    "campaign": self.campaign,
-                    "run": run_id,
-                    "at": now(),
-                    "keys": keys,
-                    "rows": rows,
-                    "phones": phones,
-                    "worker": self.worker,
-                    "resend": self.resend_unknown,
-                },
-            )
-        marked = {key for (key,) in cursor.fetchall()}
+        with self._failing_as_ledger_error(), self.db.cursor() as cursor:
+            with self.db.pipeline():
+                written = self._write_pending(cursor)
+                cursor.execute(
+                    "INSERT INTO deliveries"
+                    " (campaign, key, row, phone, status, attempts, run_id, updated_at)"
+                    " SELECT %(campaign)s, u.key, u.row, u.phone, 'sending', 1, %(run)s, %(at)s"
+                    " FROM unnest(%(keys)s::text[], %(rows)s::int[], %(phones)s::text[])"
+                    "  AS u(key, row, phone)"
+                    + (_MARK_AS_WORKER if self.worker is not None else _MARK_ALONE),
+                    {
+                        "campaign": self.campaign,
+                        "run": run_id,
+                        "at": now(),
+                        "keys": keys,
+                        "rows": rows,
+                        "phones": phones,
+                        "worker": self.worker,
+                        "resend": self.resend_unknown,
+                    },
+                )
+            marked = {key for (key,) in cursor.fetchall()}
         del self._pending[:written]
         return set(keys) - marked
 
