@@ -284,7 +284,7 @@ class PostgresJournal(CampaignQueries):
         """Commit what is pending (as far as possible) and close the connection (which lets
         go of the campaign's lock)."""
         try:
-            self.flush()
+            self.flush_if_possible()
             self.release_claims()
         finally:
             self.db.close()
@@ -314,9 +314,13 @@ class PostgresJournal(CampaignQueries):
         # there or rolled back whole. That point is the block's end, which returns once
         # the server confirmed it: the keys marked are read after it, never before the
         # commit (reading them in the block would ask the server for them early).
-        with self._failing_as_ledger_error(), self.db.cursor() as cursor:
+        with (
+            self._kept_until_committed(),
+            self._failing_as_ledger_error(),
+            self.db.cursor() as cursor,
+        ):
             with self.db.pipeline():
-                written = self._write_pending(cursor)
+                self._write_pending(cursor)
                 cursor.execute(
                     "INSERT INTO deliveries"
                     " (campaign, key, row, phone, status, attempts, run_id, updated_at)"
@@ -336,16 +340,14 @@ class PostgresJournal(CampaignQueries):
                     },
                 )
             marked = {key for (key,) in cursor.fetchall()}
-        del self._pending[:written]
         return set(keys) - marked
 
     def flush(self) -> None:
         """Commit every pending outcome now; `LedgerError` when that fails."""
-        if not self._pending:
+        if not self._pending and not self.__dict__.get("_learned"):
             return
-        with self._transaction() as cursor:
-            written = self._write_pending(cursor)
-        del self._pending[:written]
+        with self._kept_until_committed(), self._transaction() as cursor:
+            self._write_pending(cursor)
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Cursor]:
@@ -360,9 +362,9 @@ class PostgresJournal(CampaignQueries):
         except psycopg.Error as error:
             raise LedgerError(f"cannot write the ledger {self.where}: {error}") from None
 
-    def _write_pending(self, cursor: psycopg.Cursor) -> int:
-        """Write the pending outcomes in the caller's transaction; how many. The caller
-        forgets them once it committed: if it fails, `close` tries them again."""
+    def _write_pending(self, cursor: psycopg.Cursor) -> None:
+        """Write the pending outcomes and suppressions in the caller's transaction (which
+        forgets them once committed: `_kept_until_committed`)."""
         # A worker's claims end with their outcome, in the same transaction (the key is the
         # last field of each pending outcome).
         finished = [pending[-1] for pending in self._pending] if self.worker is not None else []
@@ -384,17 +386,15 @@ class PostgresJournal(CampaignQueries):
                 (self.campaign, finished),
             )
         self._write_learned(cursor)
-        return len(self._pending)
 
     def end_run(self, run_id: str, exit_code: int, reason: str, counts: dict[str, int]) -> None:
         """Note how a run ended, with the outcomes still pending; `LedgerError` on failure."""
-        with self._transaction() as cursor:
-            written = self._write_pending(cursor)
+        with self._kept_until_committed(), self._transaction() as cursor:
+            self._write_pending(cursor)
             cursor.execute(
                 "UPDATE runs SET ended_at=%s, exit_code=%s, reason=%s, counts=%s WHERE run_id=%s",
                 (now(), exit_code, reason, json.dumps(counts), run_id),
             )
-        del self._pending[:written]
 
     # ---- what `campaign status` asks --------------------------------------------------------
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
-from campaign_runner.ledger.base import Identity, Previous, now
+from campaign_runner.ledger.base import Identity, LedgerError, Previous, now
 from campaign_runner.ledger.outcomes import OutcomeTables
 
 _LAST_RUN = ("run_id", "started_at", "ended_at", "exit_code", "reason", "counts", "fingerprint")
@@ -47,6 +49,29 @@ class CampaignQueries(OutcomeTables):
             (self.campaign, key),
         ).fetchone()
         return Previous(found[0], bool(found[1]), *found[2:]) if found else None
+
+    def flush(self) -> None:  # pragma: no cover - supplied by the host
+        raise NotImplementedError
+
+    def flush_if_possible(self) -> None:
+        """`flush`, when a journal closes: outcomes are left pending only by a commit that
+        failed, and the run said so then (it stopped for it); this last try must not
+        turn the same failure into a crash."""
+        with suppress(LedgerError):
+            self.flush()
+
+    @contextmanager
+    def _kept_until_committed(self) -> Iterator[None]:
+        """The outcomes and suppressions noted so far are forgotten when the block (the
+        transaction that writes them) ends well; if it fails they stay, and the next
+        commit, or `close`, writes them: a key must not stay `sending` (unknown) while the
+        report says it was sent."""
+        pending = len(self._pending)
+        learned = len(self.__dict__.get("_learned", ()))
+        yield
+        del self._pending[:pending]
+        if learned:
+            del self.__dict__["_learned"][:learned]
 
     def record(
         self,

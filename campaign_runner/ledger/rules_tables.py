@@ -126,7 +126,7 @@ class RulesTables:
         """Write the suppressions learned since the last commit (inside the caller's
         transaction: the one that writes the pending outcomes)."""
         learned = self.__dict__.get("_learned")
-        if learned:
+        if learned:  # forgotten once committed (CampaignQueries._kept_until_committed)
             (cursor or self.db).executemany(
                 self._sql(
                     "INSERT INTO suppressions (phone, kind, reason, campaign, added_at)"
@@ -134,7 +134,6 @@ class RulesTables:
                 ),
                 learned,
             )
-            learned.clear()
 
     # ---- ops' settings -------------------------------------------------------------------
 

@@ -144,7 +144,7 @@ class SQLiteJournal(CampaignQueries):
     def close(self) -> None:
         """Commit what is pending (as far as possible) and close the file."""
         try:
-            self.flush()
+            self.flush_if_possible()
             self.release_claims()
         finally:
             self.db.close()
@@ -157,7 +157,7 @@ class SQLiteJournal(CampaignQueries):
         Returns the keys it could not mark: none here.
         """
         stamp = now()
-        with self._transaction():
+        with self._kept_until_committed(), self._transaction():
             self._write_pending()
             self.db.executemany(
                 "INSERT INTO deliveries"
@@ -172,9 +172,9 @@ class SQLiteJournal(CampaignQueries):
 
     def flush(self) -> None:
         """Commit every pending outcome now; `LedgerError` when that fails."""
-        if not self._pending:
+        if not self._pending and not self.__dict__.get("_learned"):
             return
-        with self._transaction():
+        with self._kept_until_committed(), self._transaction():
             self._write_pending()
 
     @contextmanager
@@ -200,12 +200,11 @@ class SQLiteJournal(CampaignQueries):
                 " ELSE failure_code END WHERE campaign=? AND key=?",
                 self._pending,
             )
-            self._pending.clear()
         self._write_learned(None)
 
     def end_run(self, run_id: str, exit_code: int, reason: str, counts: dict[str, int]) -> None:
         """Note how a run ended, with the outcomes still pending; `LedgerError` on failure."""
-        with self._transaction():
+        with self._kept_until_committed(), self._transaction():
             self._write_pending()
             self.db.execute(
                 "UPDATE runs SET ended_at=?, exit_code=?, reason=?, counts=? WHERE run_id=?",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
 from helpers import cli, env_for, read_report, write_campaign, write_old_journal
 
 from campaign_runner.ledger.migrations import LATEST
@@ -158,3 +159,26 @@ def test_a_changed_message_is_refused_until_the_operator_says_what_it_is(sandbox
     path.write_text(renamed, encoding="utf-8")
     assert run(path, tmp_path, "r5.csv").exit_code == 0
     assert len(sandbox.messages()) == 4  # a new campaign: everyone gets the new message
+
+
+def test_what_a_failed_commit_carried_is_written_by_the_next_one(tmp_path):
+    # A commit that fails after writing the pending outcome (here its mark breaks a
+    # constraint) rolls it back. The outcome, and the suppression Meta's 131050 taught,
+    # must not be lost: the next commit writes them, so the key does not stay `sending`
+    # (unknown) while the report says it was sent.
+    from campaign_runner.ledger import LedgerError, open_journal, state_from
+
+    journal = open_journal(state_from(tmp_path / "state"), "busy")
+    try:
+        journal.mark_sending([("busy:k1", 2, "+5511970000001")], "r")
+        journal.record("busy:k1", "sent", message_id="wamid.k1", http_status=200)
+        journal.suppress_later("+5511970000002", "opted-out", "Meta 131050")
+        with pytest.raises(LedgerError, match="NOT NULL"):
+            journal.mark_sending([(None, 3, "+5511970000003")], "r")
+        assert journal.lookup("busy:k1").status == "sending"  # rolled back with the mark
+        assert journal.suppressions_of(["+5511970000002"]) == {}
+        journal.flush()
+        assert journal.lookup("busy:k1").message_id == "wamid.k1"
+        assert set(journal.suppressions_of(["+5511970000002"])) == {"+5511970000002"}
+    finally:
+        journal.close()

@@ -314,7 +314,7 @@ def test_statements_are_never_prepared_so_each_is_planned_for_the_tables_as_they
         journal.close()
 
 
-def test_a_mark_the_server_refuses_writes_nothing_and_its_outcomes_wait_for_the_next_commit(
+def test_a_mark_the_server_refuses_writes_nothing_and_what_it_carried_waits_for_the_next(
     postgres_url,
 ):
     journal = _worker_journal(postgres_url, "atomic", rows=3)
@@ -323,6 +323,7 @@ def test_a_mark_the_server_refuses_writes_nothing_and_its_outcomes_wait_for_the_
         first, second, _ = [(key, row, phone) for key, _, row, phone, *_ in claimed]
         assert journal.mark_sending([first], "r") == set()
         journal.record(first[0], "sent", message_id="wamid.first", http_status=200)
+        journal.suppress_later("+5511970999999", "opted-out", "Meta 131050")
         # The row number does not fit the column: the server refuses the marks, after the
         # outcome's statement went through in the same round trip.
         with pytest.raises(LedgerError, match="cannot write the ledger"):
@@ -333,8 +334,10 @@ def test_a_mark_the_server_refuses_writes_nothing_and_its_outcomes_wait_for_the_
                 "SELECT done FROM work WHERE campaign='atomic' AND key=%s", (first[0],)
             ).fetchone()
         assert done == 0  # its claim ends with its outcome, which is not written yet
-        journal.flush()  # the next commit writes it
+        assert journal.suppressions_of(["+5511970999999"]) == {}
+        journal.flush()  # the next commit writes them
         assert _deliveries(postgres_url, "atomic") == {first[0]: ("sent", "wamid.first")}
+        assert set(journal.suppressions_of(["+5511970999999"])) == {"+5511970999999"}
         assert journal.mark_sending([second], "r") == set()  # the connection still works
     finally:
         journal.close()
