@@ -23,6 +23,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from campaign_runner import funnel as funnel_words
+from campaign_runner.preview.html import warnings_list
 
 if TYPE_CHECKING:
     from campaign_runner.ledger import Funnel
@@ -89,12 +90,7 @@ def _header(status: CampaignStatus, made: datetime, rehearsal: bool) -> str:
         f"<code>{escape(status.journal)}</code></p>",
         f'<p class="facts">Last run: {escape(status.run_sentence())}</p>',
     ]
-    if status.warnings:
-        out.append(
-            '<ul class="warnings">'
-            + "".join(f"<li>warning: {escape(w)}</li>" for w in status.warnings)
-            + "</ul>"
-        )
+    out.append(warnings_list(status.warnings))
     return "".join(out) + "</header>\n"
 
 

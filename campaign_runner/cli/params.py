@@ -18,9 +18,8 @@ class FaultShare(click.ParamType):
         if isinstance(value, tuple):
             return value
         kind, _, share = str(value).partition("=")
-        try:
-            number = float(share)
-        except ValueError:
+        number = _number(share)
+        if number is None:
             self.fail(f"'{value}' is not KIND=SHARE, e.g. 429=0.05", param, ctx)
         if not 0 <= number <= 1:
             self.fail(f"share in '{value}' must be between 0 and 1", param, ctx)
@@ -37,15 +36,20 @@ class CodeShare(click.ParamType):
             return value
         code, _, share = str(value).partition("=")
         code = code.strip()
-        try:
-            number = float(share)
-        except ValueError:
-            number = None
+        number = _number(share)
         if number is None or not (code.isascii() and code.isdigit()):
             self.fail(f"'{value}' is not CODE=SHARE, e.g. 131026=0.03", param, ctx)
         if not 0 <= number <= 1:
             self.fail(f"share in '{value}' must be between 0 and 1", param, ctx)
         return int(code), number
+
+
+def _number(text: str) -> float | None:
+    """TEXT as a number (a share, checked by the caller), or None when it is not one."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 class OutputFile(click.ParamType):

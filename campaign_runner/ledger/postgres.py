@@ -344,7 +344,7 @@ class PostgresJournal(CampaignQueries):
 
     def flush(self) -> None:
         """Commit every pending outcome now; `LedgerError` when that fails."""
-        if not self._pending and not self.__dict__.get("_learned"):
+        if not self._anything_to_commit():
             return
         with self._kept_until_committed(), self._transaction() as cursor:
             self._write_pending(cursor)

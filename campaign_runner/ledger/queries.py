@@ -60,6 +60,10 @@ class CampaignQueries(OutcomeTables):
         with suppress(LedgerError):
             self.flush()
 
+    def _anything_to_commit(self) -> bool:
+        """True when outcomes or suppressions wait for a commit."""
+        return bool(self._pending or self.__dict__.get("_learned"))
+
     @contextmanager
     def _kept_until_committed(self) -> Iterator[None]:
         """The outcomes and suppressions noted so far are forgotten when the block (the

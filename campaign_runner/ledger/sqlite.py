@@ -172,7 +172,7 @@ class SQLiteJournal(CampaignQueries):
 
     def flush(self) -> None:
         """Commit every pending outcome now; `LedgerError` when that fails."""
-        if not self._pending and not self.__dict__.get("_learned"):
+        if not self._anything_to_commit():
             return
         with self._kept_until_committed(), self._transaction():
             self._write_pending()

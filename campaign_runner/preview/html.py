@@ -130,6 +130,14 @@ def _icon(kind: str) -> str:
 # ---- summary -----------------------------------------------------------------------------
 
 
+def warnings_list(warnings: list[str]) -> str:
+    """WARNINGS as the page's list of them; nothing when there are none."""
+    if not warnings:
+        return ""
+    items = "".join(f"<li>warning: {escape(warning)}</li>" for warning in warnings)
+    return f'<ul class="warnings">{items}</ul>'
+
+
 def summary_html(summary: Summary) -> str:
     """The page's header: campaign, counts per status, warnings, the rows that would not go."""
     counts = "".join(
@@ -143,12 +151,7 @@ def summary_html(summary: Summary) -> str:
         f"<code>{escape(summary.recipients_file)}</code>; showing {escape(summary.shown)}</p>",
         f'<ul class="counts">{counts}</ul>',
     ]
-    if summary.warnings:
-        out.append(
-            '<ul class="warnings">'
-            + "".join(f"<li>warning: {escape(w)}</li>" for w in summary.warnings)
-            + "</ul>"
-        )
+    out.append(warnings_list(summary.warnings))
     out.append(_unsendable(summary))
     out.append("</header>\n")
     return "".join(out)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from helpers import cli, env_for, on_a_terminal, read_report, write_campaign
+from webhook_builders import payload
 
 from campaign_runner.ledger import open_ledger, state_from
 from campaign_runner.ledger.migrations import MIGRATIONS, MIGRATIONS_TABLE, statements
@@ -71,24 +72,7 @@ def status(wamid, word, at, phone, code=None, title=None):
 
 def tell_ledger(state, *statuses):
     """Meta's status webhook payload carrying STATUSES, written into the ledger at STATE."""
-    doc = {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "102290129340398",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {"phone_number_id": "106540352242922"},
-                            "statuses": list(statuses),
-                        },
-                    }
-                ],
-            }
-        ],
-    }
+    doc = payload(*statuses, metadata={"phone_number_id": "106540352242922"})
     events = parse_payload(doc)
     assert not events.problems, events.problems
     journal = open_ledger(state_from(state), readonly=False)

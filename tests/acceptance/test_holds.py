@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers import cli, env_for, on_a_terminal, read_report, write_campaign
+from webhook_builders import payload
 
 from campaign_runner.ledger import open_ledger, state_from
 from campaign_runner.sandbox import Faults
@@ -73,34 +74,12 @@ def failed_status(wamid: str, phone: str, code: int, title: str) -> dict:
     }
 
 
-def payload(statuses: list[dict]) -> dict:
-    """A status webhook as Meta posts it (entry[].changes[].value.statuses[])."""
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "102290129340398",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {"phone_number_id": "106540352242922"},
-                            "statuses": statuses,
-                        },
-                    }
-                ],
-            }
-        ],
-    }
-
-
 def apply(state: str, statuses: list[dict]):
     """Write STATUSES into the ledger at STATE as the webhook receiver does."""
     journal = open_ledger(state_from(state), readonly=False)
     assert journal is not None
     try:
-        events = parse_payload(payload(statuses))
+        events = parse_payload(payload(*statuses, metadata={"phone_number_id": "106540352242922"}))
         assert not events.problems, events.problems
         return journal.apply_events(events)
     finally:

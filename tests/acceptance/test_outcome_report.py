@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from helpers import campaign_process, cli, env_for, read_report, write_campaign
 from test_preview import assert_self_contained, browser, open_in_browser  # noqa: F401
+from webhook_builders import payload as meta_payload
 
 from campaign_runner import campaign as campaign_mod
 from campaign_runner.ledger import open_journal, state_from
@@ -102,15 +103,10 @@ def status(wamid, word, seconds, phone, category="marketing", error=None) -> dic
 
 def payload(*statuses) -> dict:
     """A webhook POST's body carrying STATUSES."""
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550000000", "phone_number_id": "PHONE_ID"},
-        "statuses": list(statuses),
-    }
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "WABA_ID", "changes": [{"value": value, "field": "messages"}]}],
-    }
+    return meta_payload(
+        *statuses,
+        metadata={"display_phone_number": "15550000000", "phone_number_id": "PHONE_ID"},
+    )
 
 
 def meta_reports(wamids: dict[str, str]) -> list[dict]:
