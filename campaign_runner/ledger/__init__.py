@@ -128,15 +128,16 @@ class State:
 
     def files_of(self, name: str) -> dict[str, Path]:
         """The ledger's files and campaign NAME's lock, by what a person calls them: no
-        report may be written over them. None on PostgreSQL (no file of it is here)."""
-        if self.folder is None:
+        report may be written over them. Empty on PostgreSQL (no file of it is here)."""
+        lock = self.lock_path(name)
+        if self.folder is None or lock is None:
             return {}
         ledger = ledger_path(self.folder)
         return {
             "the ledger": ledger,
             "the ledger's write-ahead log": ledger.with_name(ledger.name + "-wal"),
             "the ledger's shared memory": ledger.with_name(ledger.name + "-shm"),
-            "the campaign's lock": self.folder / f"{name}.lock",
+            "the campaign's lock": lock,
         }
 
 

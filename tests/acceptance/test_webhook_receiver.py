@@ -519,7 +519,9 @@ def test_a_campaign_sent_to_the_sandbox_then_meta_reports_its_outcomes(
     assert marked == [(BRUNO, "not-on-whatsapp")]
 
 
-def test_it_works_on_a_postgresql_ledger(start_receiver, postgres_url, tmp_path):
+def _postgres_ledger_with_one_sent(postgres_url: str) -> None:
+    """A PostgreSQL ledger (created by the runner) whose delivery `k1` to ANA was sent as
+    wamid.PG1."""
     import psycopg
 
     journal = open_ledger(state_from(postgres_url), readonly=False)
@@ -531,6 +533,12 @@ def test_it_works_on_a_postgresql_ledger(start_receiver, postgres_url, tmp_path)
             " VALUES (%s, 'k1', 1, %s, 'sent', 'wamid.PG1', '2026-09-21T10:00:00.000+00:00')",
             (CAMPAIGN, ANA),
         )
+
+
+def test_it_works_on_a_postgresql_ledger(start_receiver, postgres_url, tmp_path):
+    import psycopg
+
+    _postgres_ledger_with_one_sent(postgres_url)
     receiver = start_receiver(state=postgres_url)
     assert receiver.get("/healthz").status_code == 200
     assert receiver.post(payload(status("wamid.PG1", "delivered", T0, ANA))).status_code == 200
@@ -549,15 +557,7 @@ def test_a_lost_postgresql_connection_is_opened_afresh_without_a_refusal(
 ):
     import psycopg
 
-    journal = open_ledger(state_from(postgres_url), readonly=False)
-    assert journal is not None
-    journal.close()
-    with psycopg.connect(postgres_url) as db:
-        db.execute(
-            "INSERT INTO deliveries (campaign, key, row, phone, status, message_id, updated_at)"
-            " VALUES (%s, 'k1', 1, %s, 'sent', 'wamid.PG1', '2026-09-21T10:00:00.000+00:00')",
-            (CAMPAIGN, ANA),
-        )
+    _postgres_ledger_with_one_sent(postgres_url)
     with_password = postgres_url.replace("postgres@", "postgres:pg-pass-7e1@", 1)
     receiver = start_receiver(state=with_password)  # the test server trusts: never checked
     assert receiver.post(payload(status("wamid.PG1", "sent", T0, ANA))).status_code == 200
